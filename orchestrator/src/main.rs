@@ -1,0 +1,5 @@
+//! The `berth` binary: everything lives in the `orchestrator` library.
+
+fn main() -> std::process::ExitCode {
+    orchestrator::cli::main()
+}

@@ -1,0 +1,97 @@
+//! Atomic file writes: every piece of state berth keeps on disk goes through here, so a crash
+//! leaves either the old or the new content, never a torn file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Error of an atomic write, naming the step and the path.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("parse {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same directory is written and
+/// fsynced, renamed over `path`, and the directory is fsynced.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    let err = |source| FsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(err)?;
+    f.write_all(data).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        err(e)
+    })?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), FsError> {
+    let data = serde_json::to_vec_pretty(value).map_err(|e| FsError::Write {
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    write_atomic(path, &data)
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, FsError> {
+    let data = fs::read(path).map_err(|source| FsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&data).map_err(|source| FsError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.json");
+        write_json(&p, &vec![1, 2, 3]).unwrap();
+        write_json(&p, &vec![4]).unwrap();
+        let v: Vec<i32> = read_json(&p).unwrap();
+        assert_eq!(v, vec![4]);
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "temp file left behind: {names:?}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Raw syscalls behind safe wrappers: the only module with `unsafe`.

@@ -1,0 +1,1 @@
+//! End-to-end tests of single containers: the real `berth` binary, as root.
