@@ -11,10 +11,16 @@
 //! - [`container`]: the host side of the lifecycle: create, start, wait, kill, stop, delete, exec.
 //! - [`init`]: PID 1 of every container: sets up the root, forks the app, forwards signals,
 //!   reaps zombies, writes logs and the exit status.
+//! - [`caps`]: capability names and Docker's default set.
 //! - [`logs`]: the per-container JSON-lines log file: reading, following, rotation.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod caps;
 pub mod cgroup;
+pub mod container;
 pub mod fsutil;
 pub mod image;
+pub mod init;
+pub mod logs;
+pub mod spec;
 pub mod sys;
