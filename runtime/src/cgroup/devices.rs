@@ -5,11 +5,14 @@
 //! character devices (null, zero, full, random, urandom, tty, console, ptmx, pts) may be
 //! read or written.
 //!
-//! - v1: `devices.deny` gets `a`, then each rule goes to `devices.allow`.
+//! - v1: `devices.deny` gets `a`, then each rule goes to `devices.allow`. A failed write fails
+//!   the create (a half-written list would deny even `/dev/null`).
 //! - v2: a `BPF_PROG_TYPE_CGROUP_DEVICE` program, assembled here by hand, is attached to the
 //!   container's cgroup with `BPF_F_ALLOW_MULTI` (programs of descendants run in addition, so
 //!   a nested cgroup can narrow the list but never widen it). The kernel keeps the program
-//!   attached until the cgroup is removed, so nothing needs to stay open.
+//!   attached until the cgroup is removed, so nothing needs to stay open. If the kernel refuses
+//!   the program (no `CONFIG_CGROUP_BPF`, no `CAP_BPF`), the create goes on without a filter
+//!   and reports it, so the caller drops `CAP_MKNOD`.
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -113,11 +116,11 @@ pub(crate) fn attach_bpf(dir: &Path) -> Result<(), CgroupError> {
     };
     let insns = program(&DEFAULT_RULES);
     let license: &CStr = c"Apache-2.0";
-    let prog =
-        sys::load_device_prog(&insns, license).map_err(|(e, log)| bpf_err("load", e, log))?;
-    let cgroup = File::open(dir).map_err(|e| bpf_err("open cgroup for", e, String::new()))?;
+    let prog = sys::load_device_prog(&insns, license)
+        .map_err(|(e, log)| bpf_err("load program", e, log))?;
+    let cgroup = File::open(dir).map_err(|e| bpf_err("open cgroup directory", e, String::new()))?;
     sys::attach_device_prog(cgroup.as_fd(), prog.as_fd(), sys::BPF_F_ALLOW_MULTI)
-        .map_err(|e| bpf_err("attach", e, String::new()))
+        .map_err(|e| bpf_err("attach program", e, String::new()))
 }
 
 /// Whether a device program is attached to the cgroup2 directory `dir`.
@@ -261,6 +264,28 @@ mod tests {
         assert!(p.len() < 4096);
         let empty = program(&[]);
         assert_eq!(run(&empty, CHAR, READ, 1, 3), 0);
+    }
+
+    #[test]
+    fn kernel_accepts_the_program_and_explains_a_refusal() {
+        // Loading needs root; the program is dropped again without being attached.
+        let good = sys::load_device_prog(&program(&DEFAULT_RULES), c"Apache-2.0");
+        assert!(good.is_ok(), "{:?}", good.err());
+        // No exit instruction: the verifier refuses and says why.
+        let bad = [insn(ALU64_MOV_K, 0, 0, 0, 1)];
+        let (err, log) = sys::load_device_prog(&bad, c"Apache-2.0").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert!(!log.is_empty());
+    }
+
+    #[test]
+    fn attaching_to_a_plain_directory_fails_with_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = attach_bpf(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("device filter for "), "{msg}");
+        assert!(msg.contains("attach program"), "{msg}");
+        assert!(!bpf_attached(dir.path()));
     }
 
     #[test]

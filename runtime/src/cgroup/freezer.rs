@@ -144,7 +144,8 @@ impl Cgroup {
     /// Kills every process of the cgroup with SIGKILL. Uses `cgroup.kill` (Linux 5.14+)
     /// where the cgroup has a cgroup2 directory, which also catches processes forking
     /// meanwhile; otherwise freezes the cgroup, signals every pid and thaws it, so nothing can
-    /// fork out of reach. Does not wait for the processes to be gone.
+    /// fork out of reach. A paused cgroup works too: a v1 freezer is thawed afterwards, since
+    /// its tasks only die once thawed. Does not wait for the processes to be gone.
     #[instrument(skip_all, fields(cgroup = %self.rel))]
     pub fn kill_all(&self) -> Result<(), CgroupError> {
         self.check()?;
@@ -156,6 +157,10 @@ impl Cgroup {
                 // Anything that joined only a v1 hierarchy is not covered by cgroup.kill.
                 for pid in self.pids()? {
                     errors.extend(sigkill(pid, &self.rel).err());
+                }
+                // Tasks frozen by a v1 freezer die only once thawed (v2-frozen ones die at once).
+                if let Some(d) = self.v1.get("freezer") {
+                    errors.extend(Freezer::V1(d).set(false).err());
                 }
             }
             None => match self.freezer() {

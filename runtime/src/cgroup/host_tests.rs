@@ -211,6 +211,8 @@ fn hybrid_limits_membership_stats_kill_delete() {
     assert!(s.cpu_periods.is_some());
     assert!(!cg.oom_killed().unwrap());
 
+    // Killing a paused container works: cgroup.kill, then the v1 freezer is thawed.
+    cg.freeze().unwrap();
     cg.kill_all().unwrap();
     let (status, _) = kid.finish();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
@@ -321,6 +323,8 @@ fn v1_kill_all_without_cgroup_kill_uses_the_freezer() {
     cg.add_process(kid.pid()).unwrap();
     kid.go();
     wait_until("three processes", || cg.pids().unwrap().len() == 3);
+    // Killing a paused container works.
+    cg.freeze().unwrap();
     cg.kill_all().unwrap();
     let (status, _) = kid.finish();
     assert_eq!(status.signal(), Some(libc::SIGKILL));

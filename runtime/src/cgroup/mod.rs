@@ -117,7 +117,7 @@ pub enum CgroupError {
         #[source]
         source: nix::Error,
     },
-    #[error("{step} device filter for {path}: {source}{}", if log.is_empty() { String::new() } else { format!("; verifier log: {log}") })]
+    #[error("device filter for {path}: {step}: {source}{}", if log.is_empty() { String::new() } else { format!("; verifier log: {log}") })]
     Bpf {
         step: &'static str,
         path: PathBuf,
@@ -273,8 +273,7 @@ impl Cgroup {
         let required: Vec<&str> = limits::required(res).iter().map(|r| r.1).collect();
         if let Some(v1) = layout.v1_controllers() {
             let mut done: Vec<&Path> = Vec::new();
-            for c in self.v1.keys() {
-                let root = &v1[c];
+            for (_, root) in v1.iter().filter(|(c, _)| self.v1.contains_key(*c)) {
                 if !done.contains(&root.as_path()) {
                     files::mkdir_p(root, &self.rel, created, &mut |_| Ok(()))?;
                     done.push(root);
