@@ -15,7 +15,7 @@
 //! Limits: memory (`memory.limit_in_bytes` plus `memory.memsw.limit_in_bytes` on v1,
 //! `memory.max` plus `memory.swap.max = 0` on v2, so swap cannot dodge the limit), CPU quota
 //! (`--cpus` times a 100 ms period) and a pids limit. Every container also gets Docker's
-//! device allowlist ([`devices`]): the v1 devices controller where the host has it, else an
+//! device allowlist (module `devices`): the v1 devices controller where the host has it, else an
 //! eBPF device program on the cgroup2 directory. If neither can be put in force,
 //! [`Cgroup::devices_enforced`] says so and the caller must drop `CAP_MKNOD`.
 //!
