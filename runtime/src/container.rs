@@ -236,6 +236,17 @@ impl Runtime {
         Ok(starting)
     }
 
+    /// Removes this root's parent cgroup (`berth/<root id>`) once no container uses it.
+    pub fn remove_cgroup_base(&self) -> Result<(), RuntimeError> {
+        Cgroup::open(&self.layout, &self.cgroup_base)
+            .delete()
+            .map_err(|source| RuntimeError::Cgroup {
+                id: String::new(),
+                step: "delete the root's cgroup",
+                source,
+            })
+    }
+
     /// Removes a stopped container's cgroup (its processes are gone).
     pub fn release(&self, id: &str) -> Result<(), RuntimeError> {
         let cg = self.cgroup(id);

@@ -3,8 +3,9 @@
 //! # Layout
 //!
 //! - [`fsutil`]: atomic file writes (write, fsync, rename) used for every piece of state on disk.
-//! - [`sys`]: the only place with `unsafe`: raw syscalls (clone3, memfd, pidfd, execveat, capset,
-//!   pivot_root) behind safe wrappers.
+//! - [`sys`]: raw syscalls (clone3, memfd, pidfd, execveat, capset,
+//!   pivot_root) behind safe wrappers; with `cgroup::sys` (BPF) and `image::sys` (xattrs), the
+//!   only places with `unsafe`.
 //! - [`cgroup`]: cgroup v1, v2 and hybrid hosts: limits, freezer, OOM detection, stats, devices.
 //! - [`image`]: the content-addressed image store: layers, configs, references, import.
 //! - [`spec`]: the container specification the engine hands to the in-container init.

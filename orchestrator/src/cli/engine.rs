@@ -56,7 +56,16 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
                 _ = int.recv() => {}
             }
         };
-        server::run(listener, engine, shutdown).await;
+        server::run(listener, engine.clone(), shutdown).await;
+        let running = engine
+            .all()
+            .iter()
+            .any(|c| matches!(c.status(), crate::api::Status::Running | crate::api::Status::Paused));
+        if !running {
+            if let Err(e) = engine.runtime.remove_cgroup_base() {
+                tracing::warn!(error = %e, "cgroup cleanup at shutdown");
+            }
+        }
         let _ = std::fs::remove_file(&sock);
         anyhow::Ok(())
     })?;
