@@ -232,31 +232,7 @@ fn unpack_entry<R: Read>(
     };
     let parent = open_dir(ctx, root, parents, true)?;
     let parent = parent.as_fd();
-    let name_str = name.to_string_lossy();
-    if name_str == OPAQUE_WHITEOUT {
-        sys::set_xattr_fd(parent, OPAQUE_XATTR, b"y").map_err(ctx.io("mark directory opaque"))?;
-        return Ok(None);
-    }
-    if name_str.starts_with(WHITEOUT_META_PREFIX) {
-        debug!(entry = ctx.entry, "skipping aufs metadata entry");
-        return Ok(None);
-    }
-    if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-        if hidden.is_empty() || hidden == b"." || hidden == b".." {
-            return Err(ctx.refuse("whiteout of an invalid name"));
-        }
-        let hidden = OsStr::from_bytes(hidden);
-        remove_existing(ctx, parent, hidden)?;
-        mknodat(parent, hidden, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
-            .map_err(ctx.sys("create whiteout device"))?;
-        fchownat(
-            parent,
-            hidden,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(ctx.sys("chown whiteout"))?;
+    if unpack_whiteout(ctx, parent, name, meta)? {
         return Ok(None);
     }
     match kind {
@@ -302,65 +278,115 @@ fn unpack_entry<R: Read>(
             let target = entry
                 .link_name_bytes()
                 .ok_or_else(|| ctx.refuse("hard link without target"))?;
-            let tcomps =
-                clean_path(&target).map_err(|r| ctx.refuse(format!("hard link target: {r}")))?;
-            let Some((tname, tparents)) = tcomps.split_last() else {
-                return Err(ctx.refuse("hard link to the layer root"));
-            };
-            let tparent = open_dir(ctx, root, tparents, false)?;
-            match stat_is_dir(tparent.as_fd(), tname) {
-                None => return Err(ctx.refuse("hard link target is not in the layer")),
-                Some(true) => return Err(ctx.refuse("hard link to a directory")),
-                Some(false) => {}
-            }
-            if tcomps.as_slice() != comps {
-                remove_existing(ctx, parent, name)?;
-                linkat(
-                    tparent.as_fd(),
-                    tname.as_os_str(),
-                    parent,
-                    name.as_os_str(),
-                    AtFlags::empty(),
-                )
-                .map_err(ctx.sys("create hard link"))?;
-            }
+            create_hard_link(ctx, root, parent, comps, &target)?;
         }
-        T::Char | T::Block | T::Fifo => {
-            let h = entry.header();
-            let (sflag, major, minor) = match kind {
-                T::Fifo => (SFlag::S_IFIFO, 0, 0),
-                _ => (
-                    if kind == T::Char {
-                        SFlag::S_IFCHR
-                    } else {
-                        SFlag::S_IFBLK
-                    },
-                    h.device_major()
-                        .map_err(ctx.io("read device major"))?
-                        .unwrap_or(0),
-                    h.device_minor()
-                        .map_err(ctx.io("read device minor"))?
-                        .unwrap_or(0),
-                ),
-            };
-            remove_existing(ctx, parent, name)?;
-            mknodat(
-                parent,
-                name.as_os_str(),
-                sflag,
-                Mode::from_bits_truncate(0o600),
-                makedev(major.into(), minor.into()),
-            )
-            .map_err(ctx.sys("create device node"))?;
-            set_owner_mode(ctx, parent, Some(name), meta, true)?;
-            set_time_at(ctx, parent, name, meta.mtime)?;
-        }
+        T::Char | T::Block | T::Fifo => create_node(ctx, parent, name, entry.header(), meta)?,
         T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
         other => {
             debug!(entry = ctx.entry, kind = ?other, "skipping unsupported tar entry type");
         }
     }
     Ok(None)
+}
+
+/// Turns `.wh.NAME` into a 0:0 character device and `.wh..wh..opq` into the opaque xattr on
+/// `parent`; returns whether `name` was a whiteout (or aufs metadata, which is skipped).
+fn unpack_whiteout(
+    ctx: &Ctx<'_>,
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    meta: &Meta,
+) -> Result<bool, ImageError> {
+    let name_str = name.to_string_lossy();
+    if name_str == OPAQUE_WHITEOUT {
+        sys::set_xattr_fd(parent, OPAQUE_XATTR, b"y").map_err(ctx.io("mark directory opaque"))?;
+        return Ok(true);
+    }
+    if name_str.starts_with(WHITEOUT_META_PREFIX) {
+        debug!(entry = ctx.entry, "skipping aufs metadata entry");
+        return Ok(true);
+    }
+    let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) else {
+        return Ok(false);
+    };
+    if hidden.is_empty() || hidden == b"." || hidden == b".." {
+        return Err(ctx.refuse("whiteout of an invalid name"));
+    }
+    let hidden = OsStr::from_bytes(hidden);
+    remove_existing(ctx, parent, hidden)?;
+    mknodat(parent, hidden, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
+        .map_err(ctx.sys("create whiteout device"))?;
+    let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+    fchownat(parent, hidden, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(ctx.sys("chown whiteout"))?;
+    Ok(true)
+}
+
+/// Links the last component of `comps` in `parent` to `target`, an earlier entry of the layer.
+fn create_hard_link(
+    ctx: &Ctx<'_>,
+    root: BorrowedFd<'_>,
+    parent: BorrowedFd<'_>,
+    comps: &[OsString],
+    target: &[u8],
+) -> Result<(), ImageError> {
+    let tcomps = clean_path(target).map_err(|r| ctx.refuse(format!("hard link target: {r}")))?;
+    let (Some((tname, tparents)), Some(name)) = (tcomps.split_last(), comps.last()) else {
+        return Err(ctx.refuse("hard link to the layer root"));
+    };
+    let tparent = open_dir(ctx, root, tparents, false)?;
+    match stat_is_dir(tparent.as_fd(), tname) {
+        None => return Err(ctx.refuse("hard link target is not in the layer")),
+        Some(true) => return Err(ctx.refuse("hard link to a directory")),
+        Some(false) => {}
+    }
+    if tcomps.as_slice() == comps {
+        return Ok(());
+    }
+    remove_existing(ctx, parent, name)?;
+    linkat(
+        tparent.as_fd(),
+        tname.as_os_str(),
+        parent,
+        name.as_os_str(),
+        AtFlags::empty(),
+    )
+    .map_err(ctx.sys("create hard link"))
+}
+
+/// Creates a character or block device or a fifo.
+fn create_node(
+    ctx: &Ctx<'_>,
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    h: &tar::Header,
+    meta: &Meta,
+) -> Result<(), ImageError> {
+    let kind = h.entry_type();
+    let sflag = match kind {
+        tar::EntryType::Char => SFlag::S_IFCHR,
+        tar::EntryType::Block => SFlag::S_IFBLK,
+        _ => SFlag::S_IFIFO,
+    };
+    let (major, minor) = if sflag == SFlag::S_IFIFO {
+        (0, 0)
+    } else {
+        let major = h.device_major().map_err(ctx.io("read device major"))?;
+        let minor = h.device_minor().map_err(ctx.io("read device minor"))?;
+        (major.unwrap_or(0), minor.unwrap_or(0))
+    };
+    remove_existing(ctx, parent, name)?;
+    let perm = Mode::from_bits_truncate(0o600);
+    mknodat(
+        parent,
+        name,
+        sflag,
+        perm,
+        makedev(major.into(), minor.into()),
+    )
+    .map_err(ctx.sys("create device node"))?;
+    set_owner_mode(ctx, parent, Some(name), meta, true)?;
+    set_time_at(ctx, parent, name, meta.mtime)
 }
 
 /// Opens the directory `comps` below `base` without following any symlink; with `create`,
