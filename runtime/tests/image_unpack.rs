@@ -354,6 +354,22 @@ fn later_entries_replace_earlier_ones() {
 }
 
 #[test]
+fn a_tar_ending_right_after_the_last_data_is_accepted_as_go_does() {
+    let d = tempdir("unpack-nopad");
+    let mut t = Tb::new();
+    t.file("a", b"first").file("b", b"hello\n");
+    let tar = t.finish();
+    // Header a, data a (padded), header b, then 6 bytes of data: no padding, no trailer.
+    unpack(&tar[..512 * 3 + 6], d.path()).unwrap();
+    assert_eq!(fs::read(d.path().join("b")).unwrap(), b"hello\n");
+    let short = tempdir("unpack-nopad-short");
+    assert!(
+        unpack(&tar[..512 * 3 + 3], short.path()).is_err(),
+        "cut inside the data"
+    );
+}
+
+#[test]
 fn truncated_tar_is_an_error() {
     let d = tempdir("unpack-trunc");
     let mut t = Tb::new();

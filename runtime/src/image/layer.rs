@@ -143,6 +143,33 @@ pub(super) struct Expect<'a> {
     pub diff_id: Option<&'a str>,
 }
 
+/// Streams a blob into the store, verifying digest and size.
+pub(super) fn put_blob_stream(
+    layout: &Layout,
+    input: impl Read,
+    expect: Expect<'_>,
+    what: &str,
+) -> Result<(String, u64), ImageError> {
+    let tmp = TempPath::new(layout.tmp_path(".blob"));
+    let file = File::create(tmp.path()).map_err(ImageError::io("create", tmp.path()))?;
+    let mut r = HashingReader::tee(input, BufWriter::with_capacity(1 << 20, file));
+    r.drain()
+        .map_err(ImageError::io("write blob", tmp.path()))?;
+    let (digest, size, w) = r.finish();
+    let file = w.into_inner().map_err(|e| ImageError::Io {
+        step: "write blob",
+        path: tmp.path().to_path_buf(),
+        source: e.into_error(),
+    })?;
+    verify(what, expect.digest, &digest, expect.size, size)?;
+    file.sync_all()
+        .map_err(ImageError::io("sync blob", tmp.path()))?;
+    let dest = layout.blob(&digest)?;
+    fs::rename(tmp.path(), &dest).map_err(ImageError::io("store blob", &dest))?;
+    tmp.keep();
+    Ok((digest, size))
+}
+
 fn verify(
     what: &str,
     want_digest: Option<&str>,
@@ -370,6 +397,9 @@ mod tests {
                 assert!(empty(&p), "{} not empty", p.display());
             }
         }
+        let err = put_blob_stream(&layout, &b"abc"[..], cases[0], "blob").unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }));
+        assert!(empty(&layout.blobs()) && empty(&layout.tmp()));
     }
 
     #[test]

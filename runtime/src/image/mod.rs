@@ -22,10 +22,14 @@
 //! - [`config`]: the image config JSON (OCI with Docker's extensions).
 //! - [`unpack`]: exact and safe layer unpacking (whiteouts, links, devices, xattrs).
 //! - [`digest`]: hashing readers and compression detection.
+//! - [`media`]: manifest, index, config and layer media types; platform choice.
+//! - `archive`: [`ImageStore::save`] and [`ImageStore::load`] of OCI and Docker archives.
 
+mod archive;
 pub mod config;
 pub mod digest;
 mod layer;
+pub mod media;
 pub mod reference;
 mod store;
 mod sys;
@@ -34,6 +38,7 @@ pub mod unpack;
 use std::io;
 use std::path::PathBuf;
 
+pub use archive::{ArchiveFormat, Loaded};
 pub use config::{ConfigFile, Healthcheck, ImageConfig};
 pub use reference::{Reference, ReferenceError};
 pub use store::ImageStore;

@@ -15,24 +15,22 @@ use tracing::{info, instrument, warn};
 use super::config::{host_arch, ConfigFile, History, RootFs};
 use super::digest::sha256_hex;
 use super::layer::{add_layer, put_blob, read_layer, remove_any, write_atomic, Expect, Layout};
+use super::media::OCI_MANIFEST;
 use super::{Image, ImageError, Reference};
-
-/// Media type of the manifests berth writes.
-pub(super) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// The content-addressed image store rooted at one directory. Cheap to share behind an `Arc`;
 /// every method is safe to call from several threads (and processes) at once.
 #[derive(Debug)]
 pub struct ImageStore {
-    layout: Layout,
+    pub(super) layout: Layout,
 }
 
 /// `repositories.json`: full reference (`docker.io/library/busybox:latest` or
 /// `NAME@sha256:...`) to image id.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Index {
+pub(super) struct Index {
     #[serde(default)]
-    references: BTreeMap<String, String>,
+    pub references: BTreeMap<String, String>,
 }
 
 /// A blob as a manifest or record refers to it.
@@ -84,7 +82,7 @@ impl ImageStore {
     pub fn get(&self, reference_or_id: &str) -> Result<Image, ImageError> {
         let idx = self.read_index()?;
         let id = self.resolve(reference_or_id, &idx)?;
-        self.load(&id, &idx)
+        self.load_image(&id, &idx)
     }
 
     /// Every image, newest first.
@@ -92,7 +90,7 @@ impl ImageStore {
         let idx = self.read_index()?;
         let mut images = Vec::new();
         for id in self.image_ids()? {
-            match self.load(&id, &idx) {
+            match self.load_image(&id, &idx) {
                 Ok(img) => images.push(img),
                 // Removed while we were listing.
                 Err(ImageError::NotFound(_)) => {}
@@ -284,7 +282,7 @@ impl ImageStore {
         Ok(id)
     }
 
-    fn resolve(&self, s: &str, idx: &Index) -> Result<String, ImageError> {
+    pub(super) fn resolve(&self, s: &str, idx: &Index) -> Result<String, ImageError> {
         if sha256_hex(s).is_some() {
             return match self.layout.image(s)?.exists() {
                 true => Ok(s.to_string()),
@@ -330,7 +328,7 @@ impl ImageStore {
         }
     }
 
-    fn load(&self, id: &str, idx: &Index) -> Result<Image, ImageError> {
+    fn load_image(&self, id: &str, idx: &Index) -> Result<Image, ImageError> {
         let record = self.read_record(id)?;
         let config = self.read_config(&record.id)?;
         let mut layers = Vec::with_capacity(config.rootfs.diff_ids.len());
@@ -377,7 +375,7 @@ impl ImageStore {
         fs::read(&path).map_err(ImageError::io("read blob", path))
     }
 
-    fn read_config(&self, digest: &str) -> Result<ConfigFile, ImageError> {
+    pub(super) fn read_config(&self, digest: &str) -> Result<ConfigFile, ImageError> {
         let data = self.read_blob(digest)?;
         serde_json::from_slice(&data).map_err(|source| ImageError::Json {
             what: format!("image config {digest}"),
@@ -412,7 +410,7 @@ impl ImageStore {
         }
     }
 
-    fn read_index(&self) -> Result<Index, ImageError> {
+    pub(super) fn read_index(&self) -> Result<Index, ImageError> {
         let path = self.layout.index();
         match fs::read(&path) {
             Ok(data) => serde_json::from_slice(&data).map_err(|source| ImageError::Json {
@@ -460,7 +458,7 @@ impl ImageStore {
     }
 
     /// Imports hold the gc lock shared; removal and pruning, which delete layers, exclusive.
-    fn lock_gc(&self, exclusive: bool) -> Result<Flock<File>, ImageError> {
+    pub(super) fn lock_gc(&self, exclusive: bool) -> Result<Flock<File>, ImageError> {
         let arg = if exclusive {
             FlockArg::LockExclusive
         } else {

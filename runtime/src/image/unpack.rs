@@ -11,12 +11,14 @@
 //! modes (setuid included), mtimes, xattrs, hard links, symlinks, device nodes and fifos are
 //! reproduced. Directory mtimes are set last, after their content is written.
 
+use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
@@ -111,24 +113,37 @@ pub fn unpack_layer<R: Read>(tar: R, dest: &Path) -> Result<UnpackStats, ImageEr
         path: dest.to_path_buf(),
         source: e.into(),
     })?;
-    let mut archive = tar::Archive::new(tar);
+    let read = Rc::new(Cell::new(0u64));
+    let mut archive = tar::Archive::new(Counting {
+        inner: tar,
+        read: read.clone(),
+    });
     let mut stats = UnpackStats::default();
     let mut dir_times: Vec<(Vec<OsString>, TimeSpec)> = Vec::new();
+    let mut data_end = 0;
     let entries = archive
         .entries()
         .map_err(|source| ImageError::Tar { source })?;
     for entry in entries {
-        let mut entry = entry.map_err(|source| ImageError::Tar { source })?;
+        let mut entry = match entry {
+            Ok(e) => e,
+            // Go's archive/tar (and so docker, skopeo, umoci) accepts a stream that ends right
+            // after the last entry's data, without padding or end-of-archive blocks.
+            Err(_) if data_end > 0 && read.get() == data_end => {
+                debug!(bytes = data_end, "layer tar ends without padding; accepted");
+                break;
+            }
+            Err(source) => return Err(ImageError::Tar { source }),
+        };
+        data_end = entry.raw_file_position() + entry.size();
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let ctx = Ctx { entry: &name };
         let comps = clean_path(&entry.path_bytes()).map_err(|r| ctx.refuse(r))?;
         let meta = read_meta(&mut entry).map_err(ctx.io("read extended header"))?;
         stats.entries += 1;
-        let kind = entry.header().entry_type();
         if let Some(mtime) =
             unpack_entry(&ctx, root.as_fd(), &comps, &meta, &mut entry, &mut stats)?
         {
-            debug_assert!(kind.is_dir());
             dir_times.push((comps, mtime));
         }
     }
@@ -136,6 +151,21 @@ pub fn unpack_layer<R: Read>(tar: R, dest: &Path) -> Result<UnpackStats, ImageEr
         set_dir_mtime(root.as_fd(), comps, *mtime);
     }
     Ok(stats)
+}
+
+/// Counts the bytes the tar parser has read, to tell a stream that ends cleanly after an
+/// entry's data from one truncated inside it.
+struct Counting<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// Splits a tar path into components: leading `/` and `.` are dropped, `..` is refused.

@@ -175,3 +175,62 @@ pub fn tempdir(tag: &str) -> tempfile::TempDir {
         .tempdir_in("/var/tmp")
         .unwrap()
 }
+
+/// Makes sure `tool` is installed, installing Debian package `pkg` when it is missing.
+/// Returns false (after a loud message) only when apt itself is unavailable.
+pub fn ensure_tool(tool: &str, pkg: &str) -> bool {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let have = || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if have() {
+        return true;
+    }
+    let _apt = APT.lock().unwrap_or_else(|e| e.into_inner());
+    if have() {
+        return true;
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("\n!!!!! SKIPPING: {tool} is not installed and apt-get is unavailable to install {pkg} !!!!!\n");
+        return false;
+    }
+    let st = Command::new("apt-get")
+        .args(["install", "-y", "-q", pkg])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .unwrap();
+    if !st.status.success() {
+        // The package lists may be missing on a fresh machine.
+        let _ = Command::new("apt-get").args(["update", "-q"]).output();
+        let st = Command::new("apt-get")
+            .args(["install", "-y", "-q", pkg])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "apt-get install {pkg}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    assert!(have(), "{pkg} installed but {tool} is still missing");
+    true
+}
+
+/// Runs a command, failing the test with its output when it fails; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
