@@ -52,7 +52,12 @@ impl Client {
         }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let stream = UnixStream::connect(&self.sock)
             .await
             .with_context(|| format!("connect to the engine at {}", self.sock.display()))?;
@@ -60,7 +65,10 @@ impl Client {
             .await
             .context("engine handshake")?;
         tokio::spawn(conn);
-        let mut builder = Request::builder().method(method).uri(path).header("host", "berth");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "berth");
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
         }
@@ -81,7 +89,12 @@ impl Client {
         let body = body.map(serde_json::to_vec).transpose()?;
         let resp = self.send(method, path, body).await?;
         let status = resp.status();
-        let bytes = resp.into_body().collect().await.context("read answer")?.to_bytes();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .context("read answer")?
+            .to_bytes();
         check(status, &bytes)?;
         serde_json::from_slice(&bytes).with_context(|| format!("decode answer of {path}"))
     }

@@ -194,7 +194,8 @@ impl Runtime {
             "__init".to_string(),
             dir.display().to_string(),
         ];
-        let env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+        let env =
+            vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
         let plan = ExecPlan::new(
             &argv,
             &env,
@@ -207,7 +208,8 @@ impl Runtime {
         )
         .map_err(io("prepare init arguments"))
         .map_err(cleanup_cgroup)?;
-        let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+        let mut flags =
+            libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
         if spec.network != NetworkMode::Host {
             flags |= libc::CLONE_NEWNET;
         }
@@ -300,7 +302,13 @@ impl Runtime {
 
     /// Starts `req` inside the running container whose init is `pid`.
     #[instrument(skip(self, req))]
-    pub fn exec(&self, id: &str, pid: i32, mut req: ExecRequest, stdin: bool) -> Result<ExecProcess, RuntimeError> {
+    pub fn exec(
+        &self,
+        id: &str,
+        pid: i32,
+        mut req: ExecRequest,
+        stdin: bool,
+    ) -> Result<ExecProcess, RuntimeError> {
         let io = |step| {
             move |source| RuntimeError::Io {
                 id: id.to_string(),
@@ -310,13 +318,19 @@ impl Runtime {
         };
         req.cgroup_procs = self.cgroup(id).procs_paths();
         let dir = self.container_dir(id);
-        let argv = init::exec_args(&dir, pid, &req).map_err(|e| io("encode exec request")(io::Error::other(e)))?;
-        let pipe = || -> io::Result<(OwnedFd, OwnedFd)> { Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?) };
+        let argv = init::exec_args(&dir, pid, &req)
+            .map_err(|e| io("encode exec request")(io::Error::other(e)))?;
+        let pipe = || -> io::Result<(OwnedFd, OwnedFd)> {
+            Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+        };
         let (in_r, in_w) = if stdin {
             let (r, w) = pipe().map_err(io("pipe"))?;
             (OwnedFd::from(fs::File::from(r)), Some(w))
         } else {
-            (OwnedFd::from(fs::File::open("/dev/null").map_err(io("open /dev/null"))?), None)
+            (
+                OwnedFd::from(fs::File::open("/dev/null").map_err(io("open /dev/null"))?),
+                None,
+            )
         };
         let (out_r, out_w) = pipe().map_err(io("pipe"))?;
         let (err_r, err_w) = pipe().map_err(io("pipe"))?;
@@ -330,7 +344,8 @@ impl Runtime {
             ],
         )
         .map_err(io("prepare exec arguments"))?;
-        let child = sys::clone_exec(self.init.as_raw_fd(), 0, &plan).map_err(io("clone the exec helper"))?;
+        let child = sys::clone_exec(self.init.as_raw_fd(), 0, &plan)
+            .map_err(io("clone the exec helper"))?;
         Ok(ExecProcess {
             pid: child.pid,
             pidfd: child.pidfd,
@@ -351,7 +366,11 @@ impl Starting {
     /// has been exec'd, or the init's error (then nothing of the container is left running).
     #[instrument(skip(self), fields(container = %self.id))]
     pub fn resume(mut self) -> Result<Running, RuntimeError> {
-        let go: &[u8] = if self.no_mknod { b"go nomknod\n" } else { b"go\n" };
+        let go: &[u8] = if self.no_mknod {
+            b"go nomknod\n"
+        } else {
+            b"go\n"
+        };
         let mut line = String::new();
         let outcome = self
             .ctl
@@ -419,6 +438,12 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         return (1..=64).contains(&n).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<nix::sys::signal::Signal>().ok().map(|s| s as i32)
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
 }

@@ -291,10 +291,17 @@ mod tests {
         w.push(2, b"oops\n").unwrap();
         w.push(1, b"ld\n").unwrap();
         let got = follower.poll();
-        let texts: Vec<_> = got.iter().map(|e| (e.stream.as_str(), e.log.as_str())).collect();
+        let texts: Vec<_> = got
+            .iter()
+            .map(|e| (e.stream.as_str(), e.log.as_str()))
+            .collect();
         assert_eq!(
             texts,
-            vec![("stdout", "hello\n"), ("stderr", "oops\n"), ("stdout", "world\n")]
+            vec![
+                ("stdout", "hello\n"),
+                ("stderr", "oops\n"),
+                ("stdout", "world\n")
+            ]
         );
         for i in 0..20 {
             w.push(1, format!("line {i}\n").as_bytes()).unwrap();

@@ -28,7 +28,10 @@ pub enum MountKind {
     /// A host path (bind mounts and named volumes, which are directories under the root).
     Bind { source: PathBuf },
     /// A fresh tmpfs; `size` in bytes, `mode` octal.
-    Tmpfs { size: Option<u64>, mode: Option<u32> },
+    Tmpfs {
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
 }
 
 /// One mount inside the container.

@@ -18,12 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     let name = c"berth-init";
     // SAFETY: name is a valid NUL-terminated string; the flags are valid memfd flags.
-    let fd = unsafe {
-        libc::memfd_create(
-            name.as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -32,8 +28,7 @@ pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     let mut dst = File::from(owned);
     let mut src = File::open("/proc/self/exe")?;
     io::copy(&mut src, &mut dst)?;
-    let seals =
-        libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: F_ADD_SEALS on a memfd we own; no pointers involved.
     if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
         return Err(io::Error::last_os_error());

@@ -1,6 +1,6 @@
 //! Shared harness of the end-to-end tests: a private berth root per test (its own engine), the
 //! busybox image, and a guard that removes everything the test made even when it fails.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -28,7 +28,11 @@ pub fn busybox_tar() -> PathBuf {
     TAR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("make-rootfs.sh");
         let out = Command::new(&script).output().expect("run make-rootfs.sh");
-        assert!(out.status.success(), "make-rootfs.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "make-rootfs.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
     })
     .clone()
@@ -69,7 +73,10 @@ impl Root {
 
     /// A fresh empty root.
     pub fn new() -> Root {
-        let tmp = tempfile::Builder::new().prefix("berth-e2e-").tempdir_in("/tmp").expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         Root {
             dir: tmp.path().to_path_buf(),
             _tmp: tmp,
@@ -92,7 +99,11 @@ impl Root {
     /// Runs berth and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert_eq!(r.code, 0, "berth {args:?} failed ({}):\n{}\n{}", r.code, r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "berth {args:?} failed ({}):\n{}\n{}",
+            r.code, r.stdout, r.stderr
+        );
         r.stdout
     }
 
@@ -105,7 +116,11 @@ impl Root {
 
     /// The engine's pid, if it runs.
     pub fn engine_pid(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.dir.join("engine.pid")).ok()?.trim().parse().ok()?;
+        let pid: i32 = std::fs::read_to_string(self.dir.join("engine.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
         cmdline.contains("engine").then_some(pid)
     }
@@ -113,7 +128,11 @@ impl Root {
     /// The cgroup directories of this root (in every hierarchy).
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
-        for base in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for base in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let p = base.path().join("berth").join(root_id(&self.dir));
             if p.exists() {
                 for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
@@ -131,7 +150,11 @@ impl Root {
 pub fn root_id(root: &Path) -> String {
     use std::io::Write;
     let canon = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum");
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
     child
         .stdin
         .take()
@@ -156,7 +179,10 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 impl Drop for Root {
     fn drop(&mut self) {
         if let Ok(out) = self.cmd(&["container", "ls", "-a", "-q"]).output() {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
             if !ids.is_empty() {
                 let mut args = vec!["container", "rm", "-f"];
                 args.extend(ids.iter().map(String::as_str));
@@ -175,14 +201,19 @@ impl Drop for Root {
         // Whatever the engine could not remove (a test that broke the CLI, say): kill every
         // process left in this root's cgroups and remove the cgroups, so nothing outlives the test.
         let rid = root_id(&self.dir);
-        for base in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for base in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let root = base.path().join("berth").join(&rid);
             for leaf in std::fs::read_dir(&root).into_iter().flatten().flatten() {
                 if !leaf.path().is_dir() {
                     continue;
                 }
                 for _ in 0..50 {
-                    let procs = std::fs::read_to_string(leaf.path().join("cgroup.procs")).unwrap_or_default();
+                    let procs = std::fs::read_to_string(leaf.path().join("cgroup.procs"))
+                        .unwrap_or_default();
                     if procs.trim().is_empty() {
                         break;
                     }

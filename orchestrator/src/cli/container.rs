@@ -9,7 +9,9 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 
 use super::units::parse_bytes;
-use crate::api::{self, ContainerInfo, CreateContainer, Created, ExecOptions, Mount, MountKind, Rlimit, Status};
+use crate::api::{
+    self, ContainerInfo, CreateContainer, Created, ExecOptions, Mount, MountKind, Rlimit, Status,
+};
 use crate::client::Client;
 
 #[derive(Debug, Subcommand)]
@@ -218,7 +220,10 @@ impl RunArgs {
                 .split_once('=')
                 .with_context(|| format!("invalid ulimit {u:?}: expected NAME=SOFT[:HARD]"))?;
             let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-            let p = |x: &str| x.parse::<u64>().with_context(|| format!("invalid ulimit {u:?}: {x} is not a number"));
+            let p = |x: &str| {
+                x.parse::<u64>()
+                    .with_context(|| format!("invalid ulimit {u:?}: {x} is not a number"))
+            };
             rlimits.push(Rlimit {
                 name: name.to_string(),
                 soft: p(soft)?,
@@ -229,7 +234,13 @@ impl RunArgs {
             image: self.image.clone(),
             name: self.name.clone(),
             cmd: self.cmd.clone(),
-            entrypoint: self.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    vec![]
+                } else {
+                    vec![e.clone()]
+                }
+            }),
             env: env_list(&self.env),
             working_dir: self.workdir.clone(),
             user: self.user.clone(),
@@ -255,7 +266,9 @@ impl RunArgs {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -279,26 +292,43 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
     match cmd {
         ContainerCmd::Run(args) => run_container(&client, args).await,
         ContainerCmd::Create(args) => {
-            let created: Created = client.call(Method::POST, "/containers/create", Some(&args.request()?)).await?;
+            let created: Created = client
+                .call(Method::POST, "/containers/create", Some(&args.request()?))
+                .await?;
             println!("{}", created.id);
             Ok(0)
         }
         ContainerCmd::Start { containers } => each(&client, &containers, "start", "").await,
-        ContainerCmd::Ls { all, format, quiet } => list(&client, all, format.as_deref(), quiet).await,
+        ContainerCmd::Ls { all, format, quiet } => {
+            list(&client, all, format.as_deref(), quiet).await
+        }
         ContainerCmd::Stop { time, containers } => {
             let q = time.map(|t| format!("?t={t}")).unwrap_or_default();
             each(&client, &containers, "stop", &q).await
         }
         ContainerCmd::Kill { signal, containers } => {
-            each(&client, &containers, "kill", &format!("?signal={}", enc(&signal))).await
+            each(
+                &client,
+                &containers,
+                "kill",
+                &format!("?signal={}", enc(&signal)),
+            )
+            .await
         }
         ContainerCmd::Pause { containers } => each(&client, &containers, "pause", "").await,
         ContainerCmd::Unpause { containers } => each(&client, &containers, "unpause", "").await,
         ContainerCmd::Rm { force, containers } => {
             let mut code = 0;
             for c in &containers {
-                let path = format!("/containers/{}{}", enc(c), if force { "?force=1" } else { "" });
-                match client.call::<serde_json::Value>(Method::DELETE, &path, NONE).await {
+                let path = format!(
+                    "/containers/{}{}",
+                    enc(c),
+                    if force { "?force=1" } else { "" }
+                );
+                match client
+                    .call::<serde_json::Value>(Method::DELETE, &path, NONE)
+                    .await
+                {
                     Ok(_) => println!("{c}"),
                     Err(e) => {
                         eprintln!("berth: {e:#}");
@@ -308,18 +338,35 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
             }
             Ok(code)
         }
-        ContainerCmd::Logs { follow, tail, container } => {
+        ContainerCmd::Logs {
+            follow,
+            tail,
+            container,
+        } => {
             let mut q = format!("?follow={}", u8::from(follow));
             if let Some(t) = tail.filter(|t| t != "all") {
-                let n: usize = t.parse().with_context(|| format!("invalid --tail {t:?}: expected a number or all"))?;
+                let n: usize = t
+                    .parse()
+                    .with_context(|| format!("invalid --tail {t:?}: expected a number or all"))?;
                 q.push_str(&format!("&tail={n}"));
             }
             client
-                .stream(Method::GET, &format!("/containers/{}/logs{q}", enc(&container)), NONE, write_frame)
+                .stream(
+                    Method::GET,
+                    &format!("/containers/{}/logs{q}", enc(&container)),
+                    NONE,
+                    write_frame,
+                )
                 .await?;
             Ok(0)
         }
-        ContainerCmd::Exec { env, workdir, user, container, cmd } => {
+        ContainerCmd::Exec {
+            env,
+            workdir,
+            user,
+            container,
+            cmd,
+        } => {
             let opts = ExecOptions {
                 cmd,
                 env: env_list(&env),
@@ -327,14 +374,21 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
                 user,
             };
             let code = client
-                .stream(Method::POST, &format!("/containers/{}/exec", enc(&container)), Some(&opts), write_frame)
+                .stream(
+                    Method::POST,
+                    &format!("/containers/{}/exec", enc(&container)),
+                    Some(&opts),
+                    write_frame,
+                )
                 .await?;
             Ok(code.unwrap_or(255).clamp(0, 255) as u8)
         }
         ContainerCmd::Inspect { containers } => {
             let mut out = Vec::new();
             for c in &containers {
-                let info: serde_json::Value = client.call(Method::GET, &format!("/containers/{}/json", enc(c)), NONE).await?;
+                let info: serde_json::Value = client
+                    .call(Method::GET, &format!("/containers/{}/json", enc(c)), NONE)
+                    .await?;
                 out.push(info);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -342,7 +396,9 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
         }
         ContainerCmd::Wait { containers } => {
             for c in &containers {
-                let v: serde_json::Value = client.call(Method::POST, &format!("/containers/{}/wait", enc(c)), NONE).await?;
+                let v: serde_json::Value = client
+                    .call(Method::POST, &format!("/containers/{}/wait", enc(c)), NONE)
+                    .await?;
                 println!("{}", v["StatusCode"]);
             }
             Ok(0)
@@ -369,13 +425,20 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
         Ok(r) => r,
         Err(e) => return Ok(run_failure(&e)),
     };
-    let created: Created = match client.call(Method::POST, "/containers/create", Some(&req)).await {
+    let created: Created = match client
+        .call(Method::POST, "/containers/create", Some(&req))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return Ok(run_failure(&e)),
     };
     if args.detach {
         if let Err(e) = client
-            .call::<serde_json::Value>(Method::POST, &format!("/containers/{}/start", created.id), NONE)
+            .call::<serde_json::Value>(
+                Method::POST,
+                &format!("/containers/{}/start", created.id),
+                NONE,
+            )
             .await
         {
             return Ok(run_failure(&e));
@@ -388,7 +451,10 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
     // Ctrl-C and SIGTERM go to the container, as Docker's signal proxy does.
     let proxy = tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         loop {
@@ -397,7 +463,11 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
                 _ = term.recv() => "TERM",
             };
             let _ = c2
-                .call::<serde_json::Value>(Method::POST, &format!("/containers/{id}/kill?signal={sig}"), NONE)
+                .call::<serde_json::Value>(
+                    Method::POST,
+                    &format!("/containers/{id}/kill?signal={sig}"),
+                    NONE,
+                )
                 .await;
         }
     });
@@ -420,7 +490,11 @@ async fn each(client: &Client, containers: &[String], action: &str, q: &str) -> 
     let mut code = 0;
     for c in containers {
         match client
-            .call::<serde_json::Value>(Method::POST, &format!("/containers/{}/{action}{q}", enc(c)), NONE)
+            .call::<serde_json::Value>(
+                Method::POST,
+                &format!("/containers/{}/{action}{q}", enc(c)),
+                NONE,
+            )
             .await
         {
             Ok(_) => println!("{c}"),
@@ -435,19 +509,30 @@ async fn each(client: &Client, containers: &[String], action: &str, q: &str) -> 
 
 fn status_text(info: &ContainerInfo) -> String {
     match info.state.status {
-        Status::Running => format!("Up since {}", info.state.started_at.clone().unwrap_or_default()),
+        Status::Running => format!(
+            "Up since {}",
+            info.state.started_at.clone().unwrap_or_default()
+        ),
         Status::Paused => "Up (Paused)".to_string(),
         Status::Created => "Created".to_string(),
         Status::Exited => format!(
             "Exited ({}){}",
             info.state.exit_code.unwrap_or(0),
-            if info.state.oom_killed { " OOMKilled" } else { "" }
+            if info.state.oom_killed {
+                " OOMKilled"
+            } else {
+                ""
+            }
         ),
     }
 }
 
 async fn list(client: &Client, all: bool, format: Option<&str>, quiet: bool) -> anyhow::Result<u8> {
-    let path = if all { "/containers/json?all=1" } else { "/containers/json" };
+    let path = if all {
+        "/containers/json?all=1"
+    } else {
+        "/containers/json"
+    };
     let list: Vec<ContainerInfo> = client.call(Method::GET, path, NONE).await?;
     if format == Some("json") {
         println!("{}", serde_json::to_string(&list)?);
@@ -462,7 +547,10 @@ async fn list(client: &Client, all: bool, format: Option<&str>, quiet: bool) -> 
         }
         return Ok(0);
     }
-    println!("{:<12}  {:<24}  {:<30}  {:<28}  NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS");
+    println!(
+        "{:<12}  {:<24}  {:<30}  {:<28}  NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+    );
     for c in &list {
         let mut cmd = c.config.args.join(" ");
         if cmd.len() > 28 {

@@ -32,7 +32,9 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
     };
     let _ = std::fs::write(root.join("engine.pid"), std::process::id().to_string());
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
@@ -46,7 +48,8 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
         let sock = socket_path(root);
         let _ = std::fs::remove_file(&sock);
         let engine = Engine::open(root).await.context("open the engine state")?;
-        let listener = UnixListener::bind(&sock).with_context(|| format!("listen on {}", sock.display()))?;
+        let listener =
+            UnixListener::bind(&sock).with_context(|| format!("listen on {}", sock.display()))?;
         tracing::info!(root = %root.display(), "engine ready");
         let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
@@ -57,10 +60,12 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
             }
         };
         server::run(listener, engine.clone(), shutdown).await;
-        let running = engine
-            .all()
-            .iter()
-            .any(|c| matches!(c.status(), crate::api::Status::Running | crate::api::Status::Paused));
+        let running = engine.all().iter().any(|c| {
+            matches!(
+                c.status(),
+                crate::api::Status::Running | crate::api::Status::Paused
+            )
+        });
         if !running {
             if let Err(e) = engine.runtime.remove_cgroup_base() {
                 tracing::warn!(error = %e, "cgroup cleanup at shutdown");

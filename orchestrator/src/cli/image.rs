@@ -45,7 +45,9 @@ pub enum ImageCmd {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -58,12 +60,15 @@ pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
     let client = Client::connect(root).await?;
     match cmd {
         ImageCmd::Import { tarball, reference } => {
-            let path = std::fs::canonicalize(&tarball).with_context(|| format!("import: {tarball} not found"))?;
+            let path = std::fs::canonicalize(&tarball)
+                .with_context(|| format!("import: {tarball} not found"))?;
             let req = ImportImage {
                 path: path.display().to_string(),
                 reference,
             };
-            let img: ImageSummary = client.call(Method::POST, "/images/import", Some(&req)).await?;
+            let img: ImageSummary = client
+                .call(Method::POST, "/images/import", Some(&req))
+                .await?;
             println!("{}", img.id);
         }
         ImageCmd::Ls { format, quiet } => {
@@ -73,11 +78,24 @@ pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
                 Some(f) => anyhow::bail!("unknown --format {f:?}: use json"),
                 None if quiet => list.iter().for_each(|i| println!("{}", short(&i.id))),
                 None => {
-                    println!("{:<48}  {:<12}  {:<30}  SIZE", "REFERENCE", "IMAGE ID", "CREATED");
+                    println!(
+                        "{:<48}  {:<12}  {:<30}  SIZE",
+                        "REFERENCE", "IMAGE ID", "CREATED"
+                    );
                     for i in &list {
-                        let refs = if i.references.is_empty() { vec!["<none>".to_string()] } else { i.references.clone() };
+                        let refs = if i.references.is_empty() {
+                            vec!["<none>".to_string()]
+                        } else {
+                            i.references.clone()
+                        };
                         for r in refs {
-                            println!("{:<48}  {:<12}  {:<30}  {}", r, short(&i.id), i.created, human(i.size));
+                            println!(
+                                "{:<48}  {:<12}  {:<30}  {}",
+                                r,
+                                short(&i.id),
+                                i.created,
+                                human(i.size)
+                            );
                         }
                     }
                 }
@@ -86,21 +104,38 @@ pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
         ImageCmd::Inspect { images } => {
             let mut out = Vec::new();
             for i in &images {
-                let v: serde_json::Value = client.call(Method::GET, &format!("/images/inspect?ref={}", enc(i)), NONE).await?;
+                let v: serde_json::Value = client
+                    .call(
+                        Method::GET,
+                        &format!("/images/inspect?ref={}", enc(i)),
+                        NONE,
+                    )
+                    .await?;
                 out.push(v);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         ImageCmd::Tag { source, target } => {
             client
-                .call::<serde_json::Value>(Method::POST, &format!("/images/tag?src={}&dst={}", enc(&source), enc(&target)), NONE)
+                .call::<serde_json::Value>(
+                    Method::POST,
+                    &format!("/images/tag?src={}&dst={}", enc(&source), enc(&target)),
+                    NONE,
+                )
                 .await?;
         }
         ImageCmd::Rm { force, images } => {
             let mut code = 0;
             for i in &images {
-                let path = format!("/images?ref={}{}", enc(i), if force { "&force=1" } else { "" });
-                match client.call::<Vec<String>>(Method::DELETE, &path, NONE).await {
+                let path = format!(
+                    "/images?ref={}{}",
+                    enc(i),
+                    if force { "&force=1" } else { "" }
+                );
+                match client
+                    .call::<Vec<String>>(Method::DELETE, &path, NONE)
+                    .await
+                {
                     Ok(removed) => removed.iter().for_each(|r| println!("Deleted: {r}")),
                     Err(e) => {
                         eprintln!("berth: {e:#}");

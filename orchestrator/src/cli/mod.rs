@@ -50,6 +50,7 @@ pub struct ProjectArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),

@@ -6,7 +6,10 @@ use anyhow::{bail, Context};
 /// (powers of 1024), case-insensitive.
 pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
     let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').filter(|r| !r.is_empty() && r.chars().last().is_some_and(|c| c.is_alphabetic())).unwrap_or(&t);
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| !r.is_empty() && r.chars().last().is_some_and(|c| c.is_alphabetic()))
+        .unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1u64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -15,9 +18,9 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
         Some('b') => (&t[..t.len() - 1], 1),
         _ => (t, 1),
     };
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("invalid size {s:?}: expected a number with an optional k, m, g suffix, e.g. 64m"))?;
+    let n: f64 = num.parse().with_context(|| {
+        format!("invalid size {s:?}: expected a number with an optional k, m, g suffix, e.g. 64m")
+    })?;
     if n < 0.0 {
         bail!("invalid size {s:?}: must not be negative");
     }

@@ -25,14 +25,12 @@ const NOUNS: &[&str] = &[
     "mast", "pier", "quay", "reef", "sail", "tide", "wharf", "yacht", "berth", "hull",
 ];
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, EngineError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| EngineError::Internal(format!("worker task failed: {e}")))?
-    }
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("worker task failed: {e}")))?
 }
 
 fn valid_name(name: &str) -> bool {
@@ -76,7 +74,11 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         }
     };
     let cfg = &image.config;
-    let entrypoint = req.entrypoint.clone().or_else(|| cfg.entrypoint.clone()).unwrap_or_default();
+    let entrypoint = req
+        .entrypoint
+        .clone()
+        .or_else(|| cfg.entrypoint.clone())
+        .unwrap_or_default();
     let cmd = if !req.cmd.is_empty() {
         req.cmd.clone()
     } else if req.entrypoint.is_some() {
@@ -115,7 +117,11 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
             .or_else(|| cfg.working_dir.clone())
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into()),
-        user: req.user.clone().or_else(|| cfg.user.clone()).unwrap_or_default(),
+        user: req
+            .user
+            .clone()
+            .or_else(|| cfg.user.clone())
+            .unwrap_or_default(),
         network,
         memory: req.memory,
         cpus: req.cpus,
@@ -138,9 +144,13 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         image_id: image.id.clone(),
     };
     if rt::parse_signal(&spec.stop_signal).is_none() {
-        return Err(EngineError::BadRequest(format!("invalid stop signal {:?}", spec.stop_signal)));
+        return Err(EngineError::BadRequest(format!(
+            "invalid stop signal {:?}",
+            spec.stop_signal
+        )));
     }
-    runtime::caps::resolve(&spec.cap_add, &spec.cap_drop).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    runtime::caps::resolve(&spec.cap_add, &spec.cap_drop)
+        .map_err(|e| EngineError::BadRequest(e.to_string()))?;
     let state = ContainerState {
         status: Status::Created,
         pid: None,
@@ -189,7 +199,10 @@ fn merge_env(image: &[String], req: &[String]) -> Vec<String> {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         );
     }
-    order.into_iter().map(|k| format!("{k}={}", map[&k])).collect()
+    order
+        .into_iter()
+        .map(|k| format!("{k}={}", map[&k]))
+        .collect()
 }
 
 /// Starts a created or exited container.
@@ -219,7 +232,8 @@ pub async fn start(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<(), Engin
     };
     let (pid, start_time) = (running.pid, running.start_time);
     let fd = Arc::new(
-        crate::sys::watch_fd(running.pidfd).map_err(|e| EngineError::Internal(format!("watch pidfd: {e}")))?,
+        crate::sys::watch_fd(running.pidfd)
+            .map_err(|e| EngineError::Internal(format!("watch pidfd: {e}")))?,
     );
     c.set_pidfd(Some(fd.clone()));
     c.update(|s| {
@@ -259,7 +273,11 @@ fn spawn_monitor(engine: Arc<Engine>, c: Arc<Container>, fd: Arc<AsyncFd<OwnedFd
     });
 }
 
-async fn on_exit(engine: &Arc<Engine>, c: &Arc<Container>, reaped: Option<runtime::sys::ChildExit>) {
+async fn on_exit(
+    engine: &Arc<Engine>,
+    c: &Arc<Container>,
+    reaped: Option<runtime::sys::ChildExit>,
+) {
     let (code, record) = rt::exit_code(&c.dir, reaped);
     let oom = engine.runtime.cgroup(&c.id).oom_killed().unwrap_or(false);
     if let Err(e) = engine.runtime.release(&c.id) {
@@ -311,9 +329,13 @@ async fn wait_timeout(c: &Arc<Container>, d: Duration) -> bool {
 /// the whole container at once).
 pub async fn kill(engine: &Arc<Engine>, c: &Arc<Container>, sig: i32) -> Result<(), EngineError> {
     let Some(fd) = c.pidfd() else {
-        return Err(EngineError::Conflict(format!("container {} is not running", c.name)));
+        return Err(EngineError::Conflict(format!(
+            "container {} is not running",
+            c.name
+        )));
     };
-    rt::signal(fd.get_ref(), sig).map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.name)))?;
+    rt::signal(fd.get_ref(), sig)
+        .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.name)))?;
     if c.status() == Status::Paused {
         let _ = engine.runtime.cgroup(&c.id).thaw();
         let _ = c.update(|s| s.status = Status::Running);
@@ -323,7 +345,11 @@ pub async fn kill(engine: &Arc<Engine>, c: &Arc<Container>, sig: i32) -> Result<
 
 /// Stops a container: its stop signal, then SIGKILL after the grace period.
 #[instrument(skip(engine, c), fields(container = %c.id))]
-pub async fn stop(engine: &Arc<Engine>, c: &Arc<Container>, timeout: Option<u64>) -> Result<(), EngineError> {
+pub async fn stop(
+    engine: &Arc<Engine>,
+    c: &Arc<Container>,
+    timeout: Option<u64>,
+) -> Result<(), EngineError> {
     let _op = c.op.lock().await;
     if c.pidfd().is_none() {
         return Ok(());
@@ -341,14 +367,24 @@ pub async fn stop(engine: &Arc<Engine>, c: &Arc<Container>, timeout: Option<u64>
 }
 
 /// Freezes every process of the container.
-pub async fn pause(engine: &Arc<Engine>, c: &Arc<Container>, freeze: bool) -> Result<(), EngineError> {
+pub async fn pause(
+    engine: &Arc<Engine>,
+    c: &Arc<Container>,
+    freeze: bool,
+) -> Result<(), EngineError> {
     let _op = c.op.lock().await;
     let status = c.status();
     if freeze && status != Status::Running {
-        return Err(EngineError::Conflict(format!("container {} is not running", c.name)));
+        return Err(EngineError::Conflict(format!(
+            "container {} is not running",
+            c.name
+        )));
     }
     if !freeze && status != Status::Paused {
-        return Err(EngineError::Conflict(format!("container {} is not paused", c.name)));
+        return Err(EngineError::Conflict(format!(
+            "container {} is not paused",
+            c.name
+        )));
     }
     let e = engine.clone();
     let id = c.id.clone();
@@ -358,12 +394,22 @@ pub async fn pause(engine: &Arc<Engine>, c: &Arc<Container>, freeze: bool) -> Re
         r.map_err(|err| EngineError::Internal(format!("container {id}: freezer: {err}")))
     })
     .await?;
-    c.update(|s| s.status = if freeze { Status::Paused } else { Status::Running })
+    c.update(|s| {
+        s.status = if freeze {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    })
 }
 
 /// Removes a container (force: kill it first if it runs).
 #[instrument(skip(engine, c), fields(container = %c.id))]
-pub async fn remove(engine: &Arc<Engine>, c: &Arc<Container>, force: bool) -> Result<(), EngineError> {
+pub async fn remove(
+    engine: &Arc<Engine>,
+    c: &Arc<Container>,
+    force: bool,
+) -> Result<(), EngineError> {
     if c.pidfd().is_some() {
         if !force {
             return Err(EngineError::Conflict(format!(
@@ -384,7 +430,11 @@ pub async fn remove(engine: &Arc<Engine>, c: &Arc<Container>, force: bool) -> Re
 }
 
 /// Starts a process inside a running container.
-pub async fn exec(engine: &Arc<Engine>, c: &Arc<Container>, opts: ExecOptions) -> Result<rt::ExecProcess, EngineError> {
+pub async fn exec(
+    engine: &Arc<Engine>,
+    c: &Arc<Container>,
+    opts: ExecOptions,
+) -> Result<rt::ExecProcess, EngineError> {
     let pid = match (c.status(), c.state().pid) {
         (Status::Running, Some(pid)) => pid,
         (Status::Paused, _) => {
@@ -393,16 +443,24 @@ pub async fn exec(engine: &Arc<Engine>, c: &Arc<Container>, opts: ExecOptions) -
                 c.name
             )))
         }
-        _ => return Err(EngineError::Conflict(format!("container {} is not running", c.name))),
+        _ => {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.name
+            )))
+        }
     };
     if opts.cmd.is_empty() {
         return Err(EngineError::BadRequest("exec needs a command".into()));
     }
-    let caps = runtime::caps::resolve(&c.spec.cap_add, &c.spec.cap_drop).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    let caps = runtime::caps::resolve(&c.spec.cap_add, &c.spec.cap_drop)
+        .map_err(|e| EngineError::BadRequest(e.to_string()))?;
     let req = runtime::init::ExecRequest {
         args: opts.cmd,
         env: merge_env(&c.spec.env, &opts.env),
-        cwd: opts.working_dir.unwrap_or_else(|| c.spec.working_dir.clone()),
+        cwd: opts
+            .working_dir
+            .unwrap_or_else(|| c.spec.working_dir.clone()),
         user: opts.user.unwrap_or_else(|| c.spec.user.clone()),
         caps,
         cgroup_procs: Vec::new(),
@@ -427,7 +485,8 @@ pub async fn load_all(engine: &Arc<Engine>) {
                 continue;
             }
         };
-        let Ok(state) = runtime::fsutil::read_json::<ContainerState>(&path.join("state.json")) else {
+        let Ok(state) = runtime::fsutil::read_json::<ContainerState>(&path.join("state.json"))
+        else {
             warn!(path = %path.display(), "container without state: removing");
             let _ = engine.runtime.delete(&spec.id);
             continue;

@@ -29,7 +29,9 @@ pub async fn import(engine: &Arc<Engine>, req: ImportImage) -> Result<ImageSumma
     blocking(engine, move |e| {
         let file = std::fs::File::open(&req.path)
             .map_err(|err| EngineError::BadRequest(format!("open {}: {err}", req.path)))?;
-        let img = e.images.import(std::io::BufReader::new(file), &req.reference)?;
+        let img = e
+            .images
+            .import(std::io::BufReader::new(file), &req.reference)?;
         Ok(summary(&img))
     })
     .await
@@ -37,11 +39,17 @@ pub async fn import(engine: &Arc<Engine>, req: ImportImage) -> Result<ImageSumma
 
 /// Every image.
 pub async fn list(engine: &Arc<Engine>) -> Result<Vec<ImageSummary>, EngineError> {
-    blocking(engine, |e| Ok(e.images.list()?.iter().map(summary).collect())).await
+    blocking(engine, |e| {
+        Ok(e.images.list()?.iter().map(summary).collect())
+    })
+    .await
 }
 
 /// One image's full record.
-pub async fn inspect(engine: &Arc<Engine>, reference: String) -> Result<serde_json::Value, EngineError> {
+pub async fn inspect(
+    engine: &Arc<Engine>,
+    reference: String,
+) -> Result<serde_json::Value, EngineError> {
     blocking(engine, move |e| {
         let i = e.images.get(&reference)?;
         Ok(serde_json::json!({
@@ -62,14 +70,22 @@ pub async fn tag(engine: &Arc<Engine>, src: String, dst: String) -> Result<(), E
 }
 
 /// Removes a reference (and the image when it was the last one).
-pub async fn remove(engine: &Arc<Engine>, reference: String, force: bool) -> Result<Vec<String>, EngineError> {
+pub async fn remove(
+    engine: &Arc<Engine>,
+    reference: String,
+    force: bool,
+) -> Result<Vec<String>, EngineError> {
     blocking(engine, move |e| {
-        Ok(e.images.remove(&reference, force, &|id| e.image_in_use(id))?)
+        Ok(e.images
+            .remove(&reference, force, &|id| e.image_in_use(id))?)
     })
     .await
 }
 
 /// Removes images no reference and no container uses.
 pub async fn prune(engine: &Arc<Engine>) -> Result<Vec<String>, EngineError> {
-    blocking(engine, move |e| Ok(e.images.prune(&|id| e.image_in_use(id))?)).await
+    blocking(engine, move |e| {
+        Ok(e.images.prune(&|id| e.image_in_use(id))?)
+    })
+    .await
 }

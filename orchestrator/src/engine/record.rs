@@ -28,7 +28,10 @@ pub struct Container {
 
 impl std::fmt::Debug for Container {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Container").field("id", &self.id).field("name", &self.name).finish()
+        f.debug_struct("Container")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
     }
 }
 

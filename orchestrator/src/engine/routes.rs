@@ -90,16 +90,14 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -125,18 +123,24 @@ fn flag(q: &HashMap<String, String>, k: &str) -> bool {
     q.get(k).is_some_and(|v| v == "1" || v == "true")
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, EngineError> {
+async fn body_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, EngineError> {
     let bytes = req
         .into_body()
         .collect()
         .await
         .map_err(|e| EngineError::BadRequest(format!("read request body: {e}")))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| EngineError::BadRequest(format!("request body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::BadRequest(format!("request body: {e}")))
 }
 
 /// Handles one request.
-pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     Ok(route(engine, req).await.unwrap_or_else(error))
 }
 
@@ -159,7 +163,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         )),
         (&Method::POST, ["containers", "create"]) => {
             let body: api::CreateContainer = body_json(req).await?;
-            Ok(json(StatusCode::CREATED, &containers::create(&engine, body).await?))
+            Ok(json(
+                StatusCode::CREATED,
+                &containers::create(&engine, body).await?,
+            ))
         }
         (&Method::GET, ["containers", "json"]) => {
             let all = flag(&q, "all");
@@ -171,12 +178,16 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
                 .collect();
             Ok(json(StatusCode::OK, &list))
         }
-        (_, ["containers", id, rest @ ..]) => container_route(engine, req, &method, id, rest, &q).await,
+        (_, ["containers", id, rest @ ..]) => {
+            container_route(engine, req, &method, id, rest, &q).await
+        }
         (&Method::POST, ["images", "import"]) => {
             let body: api::ImportImage = body_json(req).await?;
             Ok(json(StatusCode::OK, &images::import(&engine, body).await?))
         }
-        (&Method::GET, ["images", "json"]) => Ok(json(StatusCode::OK, &images::list(&engine).await?)),
+        (&Method::GET, ["images", "json"]) => {
+            Ok(json(StatusCode::OK, &images::list(&engine).await?))
+        }
         (&Method::GET, ["images", "inspect"]) => {
             let r = q.get("ref").cloned().unwrap_or_default();
             Ok(json(StatusCode::OK, &images::inspect(&engine, r).await?))
@@ -189,9 +200,14 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         }
         (&Method::DELETE, ["images"]) => {
             let r = q.get("ref").cloned().unwrap_or_default();
-            Ok(json(StatusCode::OK, &images::remove(&engine, r, flag(&q, "force")).await?))
+            Ok(json(
+                StatusCode::OK,
+                &images::remove(&engine, r, flag(&q, "force")).await?,
+            ))
         }
-        (&Method::POST, ["images", "prune"]) => Ok(json(StatusCode::OK, &images::prune(&engine).await?)),
+        (&Method::POST, ["images", "prune"]) => {
+            Ok(json(StatusCode::OK, &images::prune(&engine).await?))
+        }
         _ => Err(EngineError::NotFound(format!(
             "no such endpoint: {method} {}",
             req.uri().path()
@@ -243,7 +259,10 @@ async fn container_route(
         }
         (&Method::POST, ["wait"]) => {
             let code = containers::wait(&c).await;
-            Ok(json(StatusCode::OK, &serde_json::json!({"StatusCode": code})))
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"StatusCode": code}),
+            ))
         }
         (&Method::DELETE, []) => {
             containers::remove(&engine, &c, flag(q, "force")).await?;
@@ -270,13 +289,23 @@ async fn container_route(
 }
 
 fn entry_frame(e: &runtime::logs::Entry) -> Vec<u8> {
-    let s = if e.stream == "stderr" { api::STDERR } else { api::STDOUT };
+    let s = if e.stream == "stderr" {
+        api::STDERR
+    } else {
+        api::STDOUT
+    };
     api::frame(s, e.log.as_bytes())
 }
 
 /// Streams a container's log: the existing entries (or the last `tail`), then, when following,
 /// new ones until the container stops; `exit` adds the exit code frame at the end.
-async fn follow_logs(c: Arc<Container>, tail: Option<usize>, follow: bool, exit: bool, tx: mpsc::Sender<Vec<u8>>) {
+async fn follow_logs(
+    c: Arc<Container>,
+    tail: Option<usize>,
+    follow: bool,
+    exit: bool,
+    tx: mpsc::Sender<Vec<u8>>,
+) {
     let path = c.dir.join("log.json");
     let mut rx = c.exits.subscribe();
     let mut follower = if follow && tail.is_none() {
@@ -310,7 +339,9 @@ async fn follow_logs(c: Arc<Container>, tail: Option<usize>, follow: bool, exit:
     }
     if exit {
         let code = c.state().exit_code.unwrap_or(0);
-        let _ = tx.send(api::frame(api::EXIT, code.to_string().as_bytes())).await;
+        let _ = tx
+            .send(api::frame(api::EXIT, code.to_string().as_bytes()))
+            .await;
     }
 }
 
@@ -329,7 +360,9 @@ async fn pump_exec(p: runtime::container::ExecProcess, tx: mpsc::Sender<Vec<u8>>
     }
     let code = match crate::sys::watch_fd(p.pidfd) {
         Ok(fd) => loop {
-            let Ok(mut g) = fd.readable().await else { break 255 };
+            let Ok(mut g) = fd.readable().await else {
+                break 255;
+            };
             match runtime::sys::waitid_pidfd(fd.get_ref().as_raw_fd()) {
                 Ok(Some(st)) => break st.code(),
                 Ok(None) => g.clear_ready(),
@@ -341,5 +374,7 @@ async fn pump_exec(p: runtime::container::ExecProcess, tx: mpsc::Sender<Vec<u8>>
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
     }
-    let _ = tx.send(api::frame(api::EXIT, code.to_string().as_bytes())).await;
+    let _ = tx
+        .send(api::frame(api::EXIT, code.to_string().as_bytes()))
+        .await;
 }

@@ -96,7 +96,8 @@ fn init_main(dir: &Path) -> i32 {
 }
 
 fn setup(dir: &Path, ctl: File) -> Result<App, String> {
-    let spec: ContainerSpec = crate::fsutil::read_json(&dir.join("spec.json")).map_err(|e| e.to_string())?;
+    let spec: ContainerSpec =
+        crate::fsutil::read_json(&dir.join("spec.json")).map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(ctl)
         .read_line(&mut line)
@@ -106,12 +107,15 @@ fn setup(dir: &Path, ctl: File) -> Result<App, String> {
         return Err("the engine went away before start".into());
     }
     let no_mknod = words.any(|w| w == "nomknod");
-    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare cgroup namespace: {e}"))?;
-    let log = logs::Writer::open(&dir.join("log.json"), spec.log.clone()).map_err(|e| e.to_string())?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+        .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    let log =
+        logs::Writer::open(&dir.join("log.json"), spec.log.clone()).map_err(|e| e.to_string())?;
     rootfs::prepare(&spec, dir).map_err(|e| e.to_string())?;
     nix::unistd::sethostname(&spec.hostname).map_err(|e| format!("sethostname: {e}"))?;
     let ids = user::resolve(Path::new("/"), &spec.user).map_err(|e| e.to_string())?;
-    let mut caps = crate::caps::resolve(&spec.cap_add, &spec.cap_drop).map_err(|e| e.to_string())?;
+    let mut caps =
+        crate::caps::resolve(&spec.cap_add, &spec.cap_drop).map_err(|e| e.to_string())?;
     if no_mknod {
         caps &= !(1u64 << 27);
     }
@@ -125,8 +129,10 @@ fn setup(dir: &Path, ctl: File) -> Result<App, String> {
     let mut all = SigSet::all();
     all.remove(Signal::SIGKILL);
     all.remove(Signal::SIGSTOP);
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None).map_err(|e| format!("block signals: {e}"))?;
-    let signals = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)
+        .map_err(|e| format!("block signals: {e}"))?;
+    let signals =
+        SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -142,7 +148,11 @@ fn setup(dir: &Path, ctl: File) -> Result<App, String> {
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
         Fork::Child => {
             drop((out_r, err_r, rep_r));
-            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            let _ = nix::sys::signal::sigprocmask(
+                SigmaskHow::SIG_SETMASK,
+                Some(&SigSet::empty()),
+                None,
+            );
             let _ = nix::unistd::setsid();
             let msg = match stdio(&out_w, &err_w) {
                 Ok(()) => process::become_target(&target),
@@ -202,14 +212,18 @@ fn supervise(dir: &Path, mut app: App) -> i32 {
             .collect();
         drop(fds);
         let mut idx = 1;
-        for stream in 0..2 {
-            if !open[stream] {
+        for (stream, is_open) in open.iter_mut().enumerate() {
+            if !*is_open {
                 continue;
             }
             if ready[idx] {
-                let file = if stream == 0 { &mut app.out } else { &mut app.err };
+                let file = if stream == 0 {
+                    &mut app.out
+                } else {
+                    &mut app.err
+                };
                 match file.read(&mut buf) {
-                    Ok(0) | Err(_) => open[stream] = false,
+                    Ok(0) | Err(_) => *is_open = false,
                     Ok(n) => {
                         let _ = app.log.push(stream + 1, &buf[..n]);
                     }
@@ -280,8 +294,11 @@ fn exec_main(dir: &Path, pid: Option<&String>, req: Option<&String>) -> i32 {
 }
 
 fn exec_setup(_dir: &Path, pid: Option<&String>, req: Option<&String>) -> Result<i32, String> {
-    let pid: i32 = pid.and_then(|p| p.parse().ok()).ok_or("missing container pid")?;
-    let req: ExecRequest = serde_json::from_str(req.ok_or("missing exec request")?).map_err(|e| format!("exec request: {e}"))?;
+    let pid: i32 = pid
+        .and_then(|p| p.parse().ok())
+        .ok_or("missing container pid")?;
+    let req: ExecRequest = serde_json::from_str(req.ok_or("missing exec request")?)
+        .map_err(|e| format!("exec request: {e}"))?;
     let me = std::process::id().to_string();
     for p in &req.cgroup_procs {
         std::fs::write(p, &me).map_err(|e| format!("join cgroup {}: {e}", p.display()))?;
@@ -301,7 +318,8 @@ fn exec_setup(_dir: &Path, pid: Option<&String>, req: Option<&String>) -> Result
         fds.push((f, flag, name));
     }
     for (f, flag, name) in &fds {
-        nix::sched::setns(f.as_fd(), *flag).map_err(|e| format!("join {name} namespace of pid {pid}: {e}"))?;
+        nix::sched::setns(f.as_fd(), *flag)
+            .map_err(|e| format!("join {name} namespace of pid {pid}: {e}"))?;
     }
     drop(fds);
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
@@ -341,7 +359,11 @@ fn exec_setup(_dir: &Path, pid: Option<&String>, req: Option<&String>) -> Result
 }
 
 /// Builds the request an `exec` helper reads from its arguments.
-pub fn exec_args(dir: &Path, pid: i32, req: &ExecRequest) -> Result<Vec<String>, serde_json::Error> {
+pub fn exec_args(
+    dir: &Path,
+    pid: i32,
+    req: &ExecRequest,
+) -> Result<Vec<String>, serde_json::Error> {
     Ok(vec![
         "berth-init".to_string(),
         "__exec".to_string(),

@@ -97,19 +97,23 @@ fn try_become(t: &ExecTarget<'_>) -> Result<Never, String> {
     let first = t.args.first().ok_or("no command specified")?;
     apply_rlimits(t.rlimits)?;
     if !t.cwd.is_empty() {
-        fs::create_dir_all(t.cwd).map_err(|e| format!("create working directory {}: {e}", t.cwd))?;
+        fs::create_dir_all(t.cwd)
+            .map_err(|e| format!("create working directory {}: {e}", t.cwd))?;
     }
     sys::restrict_capabilities(t.caps).map_err(|e| format!("drop capabilities: {e}"))?;
     let groups: Vec<Gid> = t.ids.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     nix::unistd::setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
-    nix::unistd::setgid(Gid::from_raw(t.ids.gid)).map_err(|e| format!("setgid {}: {e}", t.ids.gid))?;
-    nix::unistd::setuid(Uid::from_raw(t.ids.uid)).map_err(|e| format!("setuid {}: {e}", t.ids.uid))?;
+    nix::unistd::setgid(Gid::from_raw(t.ids.gid))
+        .map_err(|e| format!("setgid {}: {e}", t.ids.gid))?;
+    nix::unistd::setuid(Uid::from_raw(t.ids.uid))
+        .map_err(|e| format!("setuid {}: {e}", t.ids.uid))?;
     if t.ids.uid == 0 {
         sys::capset(t.caps, t.caps, 0).map_err(|e| format!("capset: {e}"))?;
     }
     sys::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
     if !t.cwd.is_empty() {
-        nix::unistd::chdir(t.cwd).map_err(|e| format!("chdir to working directory {}: {e}", t.cwd))?;
+        nix::unistd::chdir(t.cwd)
+            .map_err(|e| format!("chdir to working directory {}: {e}", t.cwd))?;
     }
     let prog = lookup(first, t.env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| format!("argument {s:?} contains a NUL byte"));

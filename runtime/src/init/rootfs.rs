@@ -152,7 +152,13 @@ fn components(path: &str) -> Vec<String> {
 /// namespace, before the main process starts.
 pub fn prepare(spec: &ContainerSpec, dir: &Path) -> Result<(), RootfsError> {
     let slash = Path::new("/");
-    do_mount(None, slash, None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
+    do_mount(
+        None,
+        slash,
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
     let root = dir.join("rootfs");
     mount_overlay(spec, dir, &root)?;
     mount_system(spec, &root)?;
@@ -414,7 +420,13 @@ fn mask_paths() -> Result<(), RootfsError> {
                 Some("size=0"),
             )?;
         } else {
-            do_mount(Some(Path::new("/dev/null")), path, None, MsFlags::MS_BIND, None)?;
+            do_mount(
+                Some(Path::new("/dev/null")),
+                path,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )?;
         }
     }
     for p in READ_ONLY {

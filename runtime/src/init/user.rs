@@ -109,7 +109,13 @@ mod tests {
         assert_eq!(a.groups, vec![1000, 10]);
         let n = resolve(d.path(), "1234:wheel").unwrap();
         assert_eq!((n.uid, n.gid), (1234, 10));
-        assert!(matches!(resolve(d.path(), "nobody"), Err(UserError::NoUser(_))));
-        assert!(matches!(resolve(d.path(), "app:nogroup"), Err(UserError::NoGroup(_))));
+        assert!(matches!(
+            resolve(d.path(), "nobody"),
+            Err(UserError::NoUser(_))
+        ));
+        assert!(matches!(
+            resolve(d.path(), "app:nogroup"),
+            Err(UserError::NoGroup(_))
+        ));
     }
 }
