@@ -42,8 +42,8 @@ pub struct ConfigArgs {
     #[arg(long)]
     pub networks: bool,
     /// Print the profile names, one per line.
-    #[arg(long)]
-    pub profiles: bool,
+    #[arg(long = "profiles")]
+    pub list_profiles: bool,
     /// Print the image names, one per line.
     #[arg(long)]
     pub images: bool,
@@ -114,7 +114,7 @@ pub fn render(mut project: Project, args: &ConfigArgs) -> anyhow::Result<String>
     if args.networks {
         return Ok(lines(project.networks.keys().cloned()));
     }
-    if args.profiles {
+    if args.list_profiles {
         return Ok(lines(project.all_profiles()));
     }
     if args.images {
@@ -142,4 +142,14 @@ pub fn render(mut project: Project, args: &ConfigArgs) -> anyhow::Result<String>
         Format::Yaml => serde_yaml::to_string(&value).context("config: render YAML")?,
         Format::Json => serde_json::to_string_pretty(&value).context("config: render JSON")? + "\n",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::super::Cli::command().debug_assert();
+    }
 }

@@ -172,7 +172,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// The candidate closest to `word`, when it is close enough to be a likely typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
-    let limit = (word.chars().count() / 3).max(2);
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (distance(&lower, &c.to_ascii_lowercase()), c))

@@ -71,7 +71,18 @@ pub(crate) fn apply(
         let mut stack = Vec::new();
         ext.resolve(&Doc::Main, &name, &mut stack);
     }
+    for (doc, name) in &ext.failed {
+        if *doc == Doc::Main {
+            ext.ctx.broken_services.insert(name.clone());
+        }
+    }
     *services = ext.main;
+    // Services whose extends failed keep the key; the error is already reported.
+    for (_, svc) in services.iter_mut() {
+        if let Value::Mapping(m) = svc {
+            m.shift_remove("extends");
+        }
+    }
 }
 
 impl Extender<'_, '_> {
@@ -91,7 +102,7 @@ impl Extender<'_, '_> {
         };
         let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         resolve_document(&mut doc, &dir);
-        let services = match doc.remove("services") {
+        let services = match doc.shift_remove("services") {
             Some(Value::Mapping(m)) => m,
             _ => Mapping::new(),
         };
@@ -118,7 +129,11 @@ impl Extender<'_, '_> {
             return Some(svc);
         }
         let path = join_key(&join_key("services", name), "extends");
-        let (base_name, file) = self.read_extends(&path, svc.get("extends")?)?;
+        let Some((base_name, file)) = svc.get("extends").and_then(|e| self.read_extends(&path, e))
+        else {
+            self.failed.insert(key);
+            return None;
+        };
         let base_doc = match &file {
             Some(f) => {
                 let dir = match doc {
@@ -127,6 +142,7 @@ impl Extender<'_, '_> {
                 };
                 let abs = absolute(&dir, Path::new(f));
                 if !self.load_file(&abs, &path) {
+                    self.failed.insert(key);
                     return None;
                 }
                 Doc::File(abs)
@@ -138,9 +154,10 @@ impl Extender<'_, '_> {
             let mut chain: Vec<&str> = stack.iter().map(|(_, n)| n.as_str()).collect();
             chain.push(name);
             chain.push(&base_name);
+            let at = join_key(&join_key("services", chain[0]), "extends");
             self.ctx
                 .errors
-                .push(&path, format!("extends cycle: {}", chain.join(" -> ")));
+                .push(at, format!("extends cycle: {}", chain.join(" -> ")));
             self.failed.extend(stack.iter().cloned());
             self.failed.insert(key);
             return None;
@@ -166,6 +183,7 @@ impl Extender<'_, '_> {
                 &path,
                 format!("extends unknown service `{base_name}`{place}{hint}"),
             );
+            self.failed.insert(key);
             return None;
         }
         stack.push(key.clone());
@@ -176,7 +194,7 @@ impl Extender<'_, '_> {
             return None;
         };
         let mut own = svc;
-        own.remove("extends");
+        own.shift_remove("extends");
         merge_service(&mut merged, own);
         self.record_origin(doc, name, &base_doc, &base_name);
         self.services(doc)?.insert(

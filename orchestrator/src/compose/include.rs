@@ -35,10 +35,33 @@ struct Entry {
 
 /// Applies the `include` key of `doc` (a file in `dir`); `stack` holds the files being
 /// included, for cycle detection.
-pub(crate) fn apply(ctx: &mut Ctx<'_>, doc: &mut Mapping, dir: &Path, stack: &mut Vec<PathBuf>) {
-    let Some(include) = doc.remove("include") else {
+pub(crate) fn apply(
+    ctx: &mut Ctx<'_>,
+    doc: &mut Mapping,
+    dir: &Path,
+    file: usize,
+    stack: &mut Vec<PathBuf>,
+) {
+    let Some(include) = doc.shift_remove("include") else {
         return;
     };
+    let before = ctx.errors.0.len();
+    process(ctx, doc, include, dir, stack);
+    // Errors about this file's include entries and conflicts point into this file.
+    for d in ctx.errors.0[before..].iter_mut() {
+        if d.location.is_none() && d.file.is_none() {
+            ctx.locator.locate_in(file, d);
+        }
+    }
+}
+
+fn process(
+    ctx: &mut Ctx<'_>,
+    doc: &mut Mapping,
+    include: Value,
+    dir: &Path,
+    stack: &mut Vec<PathBuf>,
+) {
     let include = strip_tags(include);
     let mut r = Reader::default();
     let entries = read_entries(&mut r, &include, dir);
@@ -143,10 +166,10 @@ fn load_project(ctx: &mut Ctx<'_>, entry: &Entry, stack: &mut Vec<PathBuf>) -> O
     env.extend(ctx.process_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut merged: Option<Mapping> = None;
     for file in &entry.files {
-        let (_, mut doc) = ctx.load_document(file, &env, &entry.path)?;
+        let (idx, mut doc) = ctx.load_document(file, &env, &entry.path)?;
         stack.push(file.clone());
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-        apply(ctx, &mut doc, &dir, stack);
+        apply(ctx, &mut doc, &dir, idx, stack);
         stack.pop();
         resolve_document(&mut doc, &entry.project_dir);
         match &mut merged {

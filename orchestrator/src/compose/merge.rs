@@ -80,7 +80,7 @@ fn merge_service_value(base: &mut Value, over: Value) {
 fn merge_entry(base: &mut Mapping, key: Value, over: Value, rule: &dyn Fn(&mut Value, Value)) {
     match over {
         Value::Tagged(t) if tag_is(&t, RESET) => {
-            base.remove(&key);
+            base.shift_remove(&key);
         }
         Value::Tagged(t) if tag_is(&t, OVERRIDE) => {
             base.insert(key, strip_tags(t.value));

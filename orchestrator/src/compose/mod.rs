@@ -30,6 +30,7 @@ pub mod error;
 pub mod extends;
 pub mod include;
 pub mod interpolate;
+pub mod keys;
 pub mod merge;
 mod model;
 pub mod normalize;
@@ -124,6 +125,8 @@ pub(crate) struct Ctx<'a> {
     errors: Diagnostics,
     warnings: Diagnostics,
     warned: BTreeSet<String>,
+    /// Services whose `extends` failed: their later "missing image" errors are follow-ons.
+    broken_services: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -205,6 +208,7 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
         errors: Diagnostics::default(),
         warnings,
         warned: BTreeSet::new(),
+        broken_services: BTreeSet::new(),
     };
     let mut docs = Vec::new();
     for file in &disc.files {
@@ -216,7 +220,7 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
         if let Some((idx, mut doc)) = ctx.parse_document(file, &text, &disc.env) {
             ctx.main_files.push(idx);
             let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-            include::apply(&mut ctx, &mut doc, &dir, &mut vec![file.clone()]);
+            include::apply(&mut ctx, &mut doc, &dir, idx, &mut vec![file.clone()]);
             docs.push(doc);
         }
     }
@@ -253,10 +257,11 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     let later: Vec<Diagnostic> = later
         .0
         .into_iter()
+        .filter(|d| !earlier.iter().any(|e| follows_from(&d.path, e)))
         .filter(|d| {
-            !earlier.iter().any(|e| {
-                !e.is_empty() && (e.starts_with(&d.path) || d.path.starts_with(e.as_str()))
-            })
+            !ctx.broken_services
+                .iter()
+                .any(|s| d.path == format!("services.{s}"))
         })
         .collect();
     if !ctx.errors.is_empty() || !later.is_empty() {
@@ -269,6 +274,21 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     project.warnings = warnings;
     project.files = disc.files;
     Ok(project)
+}
+
+/// Whether an error at `later` is a consequence of an earlier error at `earlier`: the earlier one
+/// is at or above it, or is the service's image or build (which makes "missing image" moot).
+fn follows_from(later: &str, earlier: &str) -> bool {
+    let under = |child: &str, parent: &str| {
+        !parent.is_empty()
+            && child.strip_prefix(parent).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+    };
+    under(later, earlier)
+        || earlier == format!("{later}.image")
+        || earlier == format!("{later}.extends")
+        || under(earlier, &format!("{later}.build"))
 }
 
 /// All errors located, sorted by position and deduplicated.

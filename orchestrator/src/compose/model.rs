@@ -71,7 +71,7 @@ impl Project {
     pub fn to_compose_value(&self) -> Result<Value, serde_yaml::Error> {
         let mut value = serde_yaml::to_value(self)?;
         if let Value::Mapping(map) = &mut value {
-            map.remove("working_dir");
+            map.shift_remove("working_dir");
         }
         Ok(value)
     }

@@ -14,48 +14,14 @@ use std::path::Path;
 use serde_yaml::{Mapping, Value};
 
 use super::error::Diagnostics;
+use super::keys::{
+    CONFIG_KEYS, IPAM_KEYS, NETWORK_KEYS, POOL_KEYS, SECRET_KEYS, TOP_KEYS, VOLUME_KEYS,
+};
 use super::model::{Config, Ipam, IpamPool, Network, Project, Secret, Volume};
 use super::parse::{join_index, join_key};
 use super::read::{KeySet, Reader};
 use super::service::ServiceNetwork;
 use super::source::FileSource;
-
-const TOP_KEYS: KeySet = KeySet {
-    known: &[
-        "version", "name", "services", "networks", "volumes", "configs", "secrets", "include",
-    ],
-    unsupported: &["models"],
-};
-
-const NETWORK_KEYS: KeySet = KeySet {
-    known: &["name", "driver", "ipam", "internal", "external", "labels"],
-    unsupported: &["driver_opts", "attachable", "enable_ipv4", "enable_ipv6"],
-};
-
-const IPAM_KEYS: KeySet = KeySet {
-    known: &["config"],
-    unsupported: &["driver", "options"],
-};
-
-const POOL_KEYS: KeySet = KeySet {
-    known: &["subnet", "gateway"],
-    unsupported: &["ip_range", "aux_addresses"],
-};
-
-const VOLUME_KEYS: KeySet = KeySet {
-    known: &["name", "driver", "external", "labels"],
-    unsupported: &["driver_opts"],
-};
-
-const CONFIG_KEYS: KeySet = KeySet {
-    known: &["name", "file", "content", "environment", "external"],
-    unsupported: &["labels", "template_driver"],
-};
-
-const SECRET_KEYS: KeySet = KeySet {
-    known: &["name", "file", "environment", "external"],
-    unsupported: &["labels", "driver", "driver_opts", "template_driver"],
-};
 
 /// State of the normalize phase.
 pub(crate) struct Norm<'a> {
@@ -128,7 +94,13 @@ impl Norm<'_> {
                 }
             }
         }
-        if !saw_services && !doc.contains_key("include") {
+        let typo = self
+            .r
+            .errors
+            .0
+            .iter()
+            .any(|d| !d.path.contains('.') && d.message.starts_with("unknown key"));
+        if !saw_services && !doc.contains_key("include") && !typo {
             self.r.error(
                 "services",
                 "missing `services`: a compose file defines services",

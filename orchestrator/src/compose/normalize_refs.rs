@@ -8,70 +8,18 @@ use std::net::IpAddr;
 
 use serde_yaml::Value;
 
+use super::keys::{
+    BIND_KEYS, DEPENDS_ON_KEYS, FILE_REF_KEYS, MOUNT_KEYS, PORT_KEYS, SERVICE_NETWORK_KEYS,
+    TMPFS_KEYS, VOLUME_OPTION_KEYS,
+};
 use super::parse::{join_index, join_key};
-use super::read::{describe, KeySet};
+use super::read::describe;
 use super::service::{
     BindOptions, Condition, DependsOn, FileRef, Mount, MountType, NetworkMode, Port, PortRange,
     ServiceNetwork, TmpfsOptions, VolumeOptions,
 };
 use super::shorthand::{parse_port, parse_protocol, parse_volume};
 use super::Norm;
-
-const DEPENDS_ON_KEYS: KeySet = KeySet {
-    known: &["condition", "restart", "required"],
-    unsupported: &[],
-};
-
-const SERVICE_NETWORK_KEYS: KeySet = KeySet {
-    known: &["aliases", "ipv4_address"],
-    unsupported: &[
-        "ipv6_address",
-        "link_local_ips",
-        "mac_address",
-        "driver_opts",
-        "priority",
-        "gw_priority",
-        "interface_name",
-    ],
-};
-
-const PORT_KEYS: KeySet = KeySet {
-    known: &["target", "published", "host_ip", "protocol"],
-    unsupported: &["mode", "name", "app_protocol"],
-};
-
-const MOUNT_KEYS: KeySet = KeySet {
-    known: &[
-        "type",
-        "source",
-        "target",
-        "read_only",
-        "bind",
-        "volume",
-        "tmpfs",
-    ],
-    unsupported: &["consistency", "image"],
-};
-
-const BIND_KEYS: KeySet = KeySet {
-    known: &["create_host_path"],
-    unsupported: &["propagation", "selinux", "recursive"],
-};
-
-const VOLUME_OPTION_KEYS: KeySet = KeySet {
-    known: &["nocopy"],
-    unsupported: &["subpath"],
-};
-
-const TMPFS_KEYS: KeySet = KeySet {
-    known: &["size", "mode"],
-    unsupported: &[],
-};
-
-const FILE_REF_KEYS: KeySet = KeySet {
-    known: &["source", "target", "uid", "gid", "mode"],
-    unsupported: &[],
-};
 
 impl Norm<'_> {
     pub(crate) fn depends_on(&mut self, path: &str, v: &Value) -> BTreeMap<String, DependsOn> {

@@ -146,6 +146,8 @@ enum Frame {
     Map {
         path: String,
         key: Option<(String, Marker)>,
+        /// A sequence item whose position is that of its first key.
+        item: Option<String>,
     },
     Seq {
         path: String,
@@ -170,8 +172,11 @@ impl Recorder {
         let here = (mark.line(), mark.col() + 1);
         match self.stack.last_mut() {
             None => Some(String::new()),
-            Some(Frame::Map { path, key }) => match key.take() {
+            Some(Frame::Map { path, key, item }) => match key.take() {
                 None => {
+                    if let Some(item) = item.take() {
+                        self.map.entry(item).or_insert(here);
+                    }
                     *key = Some((event_key.unwrap_or_else(|| "?".into()), mark));
                     None
                 }
@@ -206,7 +211,17 @@ impl MarkedEventReceiver for Recorder {
                 if let Some(Frame::Key { .. }) = self.stack.last() {
                     return;
                 }
-                self.next_value(Some(text), mark);
+                let seq_path = match self.stack.last() {
+                    Some(Frame::Seq { path, .. }) => Some(path.clone()),
+                    _ => None,
+                };
+                self.next_value(Some(text.clone()), mark);
+                // A name in a list (`depends_on: [db]`) is also found as `depends_on.db`.
+                if let Some(seq) = seq_path {
+                    self.map
+                        .entry(join_key(&seq, &text))
+                        .or_insert((mark.line(), mark.col() + 1));
+                }
             }
             Event::Alias(_) => {
                 if let Some(Frame::Key { .. }) = self.stack.last() {
@@ -224,11 +239,20 @@ impl MarkedEventReceiver for Recorder {
                     self.stack.push(Frame::Key { depth });
                     return;
                 }
+                let in_seq = matches!(self.stack.last(), Some(Frame::Seq { .. }));
                 let path = self.next_value(None, mark).unwrap_or_default();
                 self.stack.push(if is_seq {
                     Frame::Seq { path, index: 0 }
                 } else {
-                    Frame::Map { path, key: None }
+                    let item = in_seq.then(|| path.clone());
+                    if let Some(p) = &item {
+                        self.map.remove(p);
+                    }
+                    Frame::Map {
+                        path,
+                        key: None,
+                        item,
+                    }
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {

@@ -159,7 +159,20 @@ impl Reader {
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
-        parsed.or_else(|| self.expected(path, "a non-negative integer", v))
+        if parsed.is_some() {
+            return parsed;
+        }
+        let negative = match v {
+            Value::Number(n) => n.as_i64().is_some_and(|n| n < 0),
+            Value::String(s) => s.trim().parse::<i64>().is_ok_and(|n| n < 0),
+            _ => false,
+        };
+        let what = if negative {
+            "a non-negative integer"
+        } else {
+            "an integer"
+        };
+        self.expected(path, what, v)
     }
 
     /// A non-negative integer that fits `u32`.
@@ -271,7 +284,7 @@ mod tests {
         assert_eq!(r.map("a", &yaml("~")), None);
         assert_eq!(
             r.errors.to_string(),
-            "a.replicas: expected a non-negative integer, found \"three\"\n\
+            "a.replicas: expected an integer, found \"three\"\n\
              a.init: expected a boolean, found a sequence\n\
              a: expected a mapping, found null"
         );

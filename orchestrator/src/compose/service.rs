@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::model::{is_false, Extensions};
-use super::units::option_duration;
+use super::units::{option_duration, option_mode};
 
 /// A service in canonical long form.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -195,7 +195,7 @@ pub struct FileRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
     /// Permission bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "option_mode", skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
 }
 
@@ -620,7 +620,7 @@ pub struct TmpfsOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Permission bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "option_mode", skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
 }
 

@@ -153,9 +153,11 @@ pub(crate) fn parse_volume(spec: &str) -> Result<Mount, String> {
                     "volume option `{opt}` in {spec:?} is not supported yet; use ro or rw"
                 ))
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "invalid volume spec {spec:?}: unknown option {opt:?} (expected ro, rw or nocopy)"
-            )),
+            ))
+            }
         }
     }
     Ok(mount)

@@ -175,6 +175,38 @@ pub mod option_duration {
     }
 }
 
+/// Serde helpers for optional permission bits, written as an octal string (`"0440"`) so that
+/// the output reads back as Compose reads modes.
+pub mod option_mode {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes `Some(0o440)` as `"0440"`.
+    pub fn serialize<S: Serializer>(m: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => s.serialize_str(&format!("{m:04o}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes octal digits given as a string or a number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        let digits = match Option::<Raw>::deserialize(d)? {
+            None => return Ok(None),
+            Some(Raw::Number(n)) => n.to_string(),
+            Some(Raw::Text(t)) => t.trim_start_matches("0o").to_string(),
+        };
+        u32::from_str_radix(&digits, 8).map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("expected octal permission bits, found {digits:?}"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ pub(crate) fn validate(
             );
         }
         for dep in svc.depends_on.keys() {
-            if !project.services.contains_key(dep) {
+            if !project.services.contains_key(dep) && !project.disabled_services.contains_key(dep) {
                 let hint = did_you_mean(dep, names.iter().copied().filter(|n| n != name));
                 errors.push(
                     join_key(&svc_path(name, "depends_on"), dep),
