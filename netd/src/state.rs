@@ -1,0 +1,336 @@
+//! netd's persisted state: networks, leases (container endpoints) and port reservations, kept
+//! in one JSON file under the root and written atomically (temporary file, fsync, rename, fsync
+//! of the directory) so a crash leaves either the old or the new state, never a torn one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::Ipv4Network;
+use serde::{Deserialize, Serialize};
+
+use crate::types::Proto;
+
+/// Version of the state file layout.
+const STATE_VERSION: u32 = 1;
+
+/// Errors of loading and saving the state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("read state file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("parse state file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("state file {path} has version {found}, this netd understands {STATE_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("encode state for {path}")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("write state file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Ipv4Network,
+    pub gateway: Ipv4Addr,
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Where the address allocator continues.
+    pub cursor: Ipv4Addr,
+}
+
+/// One container endpoint on one network: the lease of its address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EndpointRecord {
+    pub container_id: String,
+    pub container_name: String,
+    pub network_id: String,
+    /// Interface name inside the container (`eth0`, ...).
+    pub interface: String,
+    /// Host-side veth name.
+    pub host_veth: String,
+    pub ip: Ipv4Addr,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Whether DNS answers with this endpoint (healthy and running).
+    pub dns_enabled: bool,
+}
+
+/// One published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PortRecord {
+    pub container_id: String,
+    pub host_ip: Ipv4Addr,
+    pub host_port: u16,
+    pub proto: Proto,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// Everything netd persists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub version: u32,
+    /// By network name.
+    pub networks: BTreeMap<String, NetworkRecord>,
+    pub endpoints: Vec<EndpointRecord>,
+    pub ports: Vec<PortRecord>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            version: STATE_VERSION,
+            networks: BTreeMap::new(),
+            endpoints: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
+}
+
+impl State {
+    /// Loads the state file; a missing file is an empty state.
+    pub(crate) fn load(path: &Path) -> Result<Self, StateError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version {
+                path: path.to_owned(),
+                found: state.version,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state file atomically.
+    pub(crate) fn save(&self, path: &Path) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|source| StateError::Encode {
+            path: path.to_owned(),
+            source,
+        })?;
+        write_atomic(path, &bytes).map_err(|source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The network with this id.
+    pub(crate) fn network_by_id(&self, id: &str) -> Option<&NetworkRecord> {
+        self.networks.values().find(|n| n.id == id)
+    }
+
+    /// The endpoints of one container, in interface order.
+    pub(crate) fn endpoints_of<'a>(
+        &'a self,
+        container_id: &'a str,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.endpoints
+            .iter()
+            .filter(move |e| e.container_id == container_id)
+    }
+
+    /// The addresses leased on one network.
+    pub(crate) fn leased(&self, network_id: &str) -> HashSet<Ipv4Addr> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.network_id == network_id)
+            .map(|e| e.ip)
+            .collect()
+    }
+
+    /// Ids of every container with an endpoint or a port, without duplicates.
+    pub(crate) fn containers(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|e| e.container_id.clone())
+            .chain(self.ports.iter().map(|p| p.container_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Removes every endpoint and port of a container, returning what was removed.
+    pub(crate) fn remove_container(
+        &mut self,
+        container_id: &str,
+    ) -> (Vec<EndpointRecord>, Vec<PortRecord>) {
+        let (gone, kept) = std::mem::take(&mut self.endpoints)
+            .into_iter()
+            .partition(|e| e.container_id == container_id);
+        self.endpoints = kept;
+        let (gone_ports, kept_ports) = std::mem::take(&mut self.ports)
+            .into_iter()
+            .partition(|p| p.container_id == container_id);
+        self.ports = kept_ports;
+        (gone, gone_ports)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync,
+/// rename over the target, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        // Best effort: the temporary file is ours and useless now.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let mut s = State::default();
+        s.networks.insert(
+            "front".into(),
+            NetworkRecord {
+                id: "a".repeat(64),
+                name: "front".into(),
+                bridge: "br-aaaaaaaaaaaa".into(),
+                subnet: "10.89.0.0/24".parse().unwrap(),
+                gateway: Ipv4Addr::new(10, 89, 0, 1),
+                internal: false,
+                labels: [("k".to_string(), "v".to_string())].into(),
+                created: 1,
+                cursor: Ipv4Addr::new(10, 89, 0, 3),
+            },
+        );
+        for (c, ip) in [("c1", 2), ("c2", 3)] {
+            s.endpoints.push(EndpointRecord {
+                container_id: c.into(),
+                container_name: format!("name-{c}"),
+                network_id: "a".repeat(64),
+                interface: "eth0".into(),
+                host_veth: format!("vb{c}"),
+                ip: Ipv4Addr::new(10, 89, 0, ip),
+                aliases: vec!["alias".into()],
+                service: Some("web".into()),
+                dns_enabled: true,
+            });
+        }
+        s.ports.push(PortRecord {
+            container_id: "c1".into(),
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 8080,
+            proto: Proto::Tcp,
+            container_ip: Ipv4Addr::new(10, 89, 0, 2),
+            container_port: 80,
+        });
+        s
+    }
+
+    #[test]
+    fn missing_file_is_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::load(&dir.path().join("state.json")).unwrap();
+        assert_eq!(s, State::default());
+    }
+
+    #[test]
+    fn round_trip_and_atomic_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let s = sample();
+        s.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), s);
+        // Overwrite leaves no temporary file behind.
+        let mut s2 = s.clone();
+        s2.ports.clear();
+        s2.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), s2);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["state.json"]);
+    }
+
+    #[test]
+    fn corrupt_or_future_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, b"{not json").unwrap();
+        let err = State::load(&path).unwrap_err();
+        assert!(matches!(err, StateError::Parse { .. }));
+        assert!(err.to_string().contains("state.json"));
+        let s = State {
+            version: 99,
+            ..Default::default()
+        };
+        fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::Version { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn queries_and_removal() {
+        let mut s = sample();
+        let id = "a".repeat(64);
+        assert_eq!(s.network_by_id(&id).unwrap().name, "front");
+        assert_eq!(s.leased(&id).len(), 2);
+        assert_eq!(s.containers(), vec!["c1", "c2"]);
+        assert_eq!(s.endpoints_of("c1").count(), 1);
+        let (eps, ports) = s.remove_container("c1");
+        assert_eq!((eps.len(), ports.len()), (1, 1));
+        assert_eq!(s.containers(), vec!["c2"]);
+        let (eps, ports) = s.remove_container("c1");
+        assert!(eps.is_empty() && ports.is_empty());
+    }
+}
