@@ -209,7 +209,7 @@ fn render_nat(s: &mut String, networks: &[FwNetwork], ports: &[FwPort]) {
          \t\tip daddr != 127.0.0.0/8 fib daddr type local jump publish\n\t}\n",
     );
     s.push_str(
-        "\tchain output {\n\t\ttype nat hook output priority dstnat; policy accept;\n\
+        "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\
          \t\tfib daddr type local jump publish\n\t}\n",
     );
     s.push_str(
