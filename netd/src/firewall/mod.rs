@@ -167,10 +167,11 @@ fn render_filter(s: &mut String, networks: &[FwNetwork]) {
     s.push_str("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
     for n in networks {
         let b = &n.bridge;
+        // Replies of published loopback ports arrive here addressed to 127.0.0.1.
+        let _ = writeln!(s, "\t\tiifname \"{b}\" ct state established,related accept");
         let _ = writeln!(s, "\t\tiifname \"{b}\" ip daddr 127.0.0.0/8 drop");
         if n.internal {
             let g = n.gateway;
-            let _ = writeln!(s, "\t\tiifname \"{b}\" ct state established,related accept");
             let _ = writeln!(s, "\t\tiifname \"{b}\" ip daddr {g} udp dport 53 accept");
             let _ = writeln!(s, "\t\tiifname \"{b}\" ip daddr {g} tcp dport 53 accept");
             let _ = writeln!(

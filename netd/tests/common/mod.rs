@@ -373,3 +373,38 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// An "outside" host: a namespace linked to the test host by a veth pair, with 198.18.0.2/30
+/// on its side and 198.18.0.1/30 on the test host's.
+pub struct Outside {
+    pub ns: TestNetns,
+    pub host_if: String,
+}
+
+impl Outside {
+    pub fn new() -> Outside {
+        let ns = TestNetns::new("o");
+        let host_if = unique("ov");
+        let peer = unique("op");
+        run_ok(
+            "ip",
+            &[
+                "link", "add", &host_if, "type", "veth", "peer", "name", &peer, "netns", &ns.name,
+            ],
+        );
+        run_ok("ip", &["addr", "add", "198.18.0.1/30", "dev", &host_if]);
+        run_ok("ip", &["link", "set", &host_if, "up"]);
+        ns.exec(&["ip", "addr", "add", "198.18.0.2/30", "dev", &peer]);
+        ns.exec(&["ip", "link", "set", &peer, "up"]);
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        Outside { ns, host_if }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+    }
+}
