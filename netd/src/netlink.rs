@@ -409,3 +409,91 @@ fn route_table(header: &RouteHeader, attrs: &[RouteAttribute]) -> u32 {
         })
         .unwrap_or(u32::from(header.table))
 }
+
+/// Work for the [`Reaper`] thread.
+enum Job {
+    Delete { index: u32, name: String },
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Deletes links on a dedicated thread with its own netlink socket.
+///
+/// Deleting a network device makes the deleting `sendmsg` wait ~20 ms for the kernel to drop
+/// every reference to it (RCU grace periods), though the device is gone from every listing
+/// and the RTNL lock is free long before. Detach hands its veths here and returns at once; the
+/// wait happens off the runtime and off the main netlink socket. Links are deleted by index, so
+/// a link created later under the same name is never hit.
+pub(crate) struct Reaper {
+    tx: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+impl Reaper {
+    /// Starts the thread (in the caller's network namespace).
+    pub(crate) async fn start() -> Result<Reaper, NetlinkError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<()>>();
+        std::thread::Builder::new()
+            .name("netd-reaper".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let handle = match rtnetlink::new_connection() {
+                        Ok((conn, handle, _)) => {
+                            tokio::spawn(conn);
+                            handle
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = rx.recv().await {
+                        match job {
+                            Job::Delete { index, name } => match handle.link().del(index).execute().await {
+                                Ok(()) => {}
+                                Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
+                                // Nobody waits for this result any more: log it.
+                                Err(e) => tracing::warn!(link = %name, index, error = %e, "delete link failed"),
+                            },
+                            Job::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+            })
+            .map_err(NetlinkError::Connect)?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Reaper { tx }),
+            Ok(Err(e)) => Err(NetlinkError::Connect(e)),
+            Err(_) => Err(NetlinkError::Connect(io::Error::other(
+                "reaper thread died",
+            ))),
+        }
+    }
+
+    /// Queues the deletion of link `index` (named `name`, for logs).
+    pub(crate) fn delete(&self, index: u32, name: &str) {
+        let job = Job::Delete {
+            index,
+            name: name.to_string(),
+        };
+        // The thread only stops when the Reaper is dropped.
+        let _ = self.tx.send(job);
+    }
+
+    /// Waits until every queued deletion is done.
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Job::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}

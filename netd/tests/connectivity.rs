@@ -348,7 +348,7 @@ fn static_addresses_are_honoured_and_duplicates_refused() {
             ..endpoint("fixed", "static-1")
         };
         let a = netd
-            .attach("s1", &c1.path, &[spec.clone()], &[])
+            .attach("s1", &c1.path, std::slice::from_ref(&spec), &[])
             .await
             .unwrap();
         assert_eq!(a.endpoints[0].ipv4, want);

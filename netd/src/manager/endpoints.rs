@@ -18,7 +18,7 @@ use crate::ipam::{self, Pool};
 use crate::names;
 use crate::netlink::Nl;
 use crate::ports::{self, Reservation};
-use crate::state::{EndpointRecord, NetworkRecord, PortRecord, State};
+use crate::state::{EndpointRecord, NetworkRecord, PortRecord, Scope, State};
 use crate::types::{Attachment, EndpointInfo, EndpointSpec, PortSpec, PublishedPort};
 
 /// An endpoint about to be created, with its network.
@@ -107,7 +107,7 @@ impl Netd {
         if rules {
             self.apply_firewall(state, false).await?;
         }
-        self.persist(state).await
+        self.persist(state, Scope::Endpoints).await
     }
 
     /// Validates the endpoints and leases their addresses (in the plan only).
@@ -256,7 +256,9 @@ impl Netd {
 
     /// Detaches a container from every network: deletes its veths, releases its leases and
     /// published ports, removes its DNS records. Idempotent and best effort: a container that
-    /// is not attached (or whose links are already gone) is success.
+    /// is not attached (or whose links are already gone) is success. The kernel's slow part of
+    /// deleting the veths finishes in the background (see [`crate::netlink::Reaper`]); removing a network,
+    /// reconciling and shutting down wait for it.
     #[instrument(skip(self), fields(container = %container_id))]
     pub async fn detach(&self, container_id: &str) -> Result<(), NetdError> {
         let mut inner = self.inner.lock().await;
@@ -268,8 +270,11 @@ impl Netd {
         self.registry.remove_container(container_id);
         let mut errors = Vec::new();
         for e in &endpoints {
-            if let Err(err) = self.nl.delete_link(&e.host_veth).await {
-                errors.push(err.into());
+            // The host end takes the container end with it; a link already gone is fine.
+            match self.nl.link_index(&e.host_veth).await {
+                Ok(Some(index)) => self.reaper.delete(index, &e.host_veth),
+                Ok(None) => {}
+                Err(err) => errors.push(err.into()),
             }
         }
         if !ports.is_empty() {
@@ -281,7 +286,7 @@ impl Netd {
         // another program could bind it.
         inner.reservations.remove(container_id);
         if !endpoints.is_empty() || !ports.is_empty() {
-            if let Err(err) = self.persist(&inner.state).await {
+            if let Err(err) = self.persist(&inner.state, Scope::Endpoints).await {
                 errors.push(err);
             }
             info!(
@@ -314,7 +319,7 @@ impl Netd {
         }
         self.registry.set_enabled(container_id, healthy);
         if changed {
-            self.persist(&inner.state).await?;
+            self.persist(&inner.state, Scope::Endpoints).await?;
         }
         Ok(())
     }

@@ -25,16 +25,13 @@ use crate::error::NetdError;
 use crate::files;
 use crate::firewall::{Firewall, FwNetwork, FwPort};
 use crate::names;
-use crate::netlink::Nl;
+use crate::netlink::{Nl, Reaper};
 use crate::ports::{self, Reservation};
-use crate::state::{EndpointRecord, NetworkRecord, State};
+use crate::state::{EndpointRecord, NetworkRecord, Scope, State};
 use crate::sysctl::{Sysctl, SysctlError};
 
 /// Port of the embedded DNS servers.
 const DNS_PORT: u16 = 53;
-
-/// Name of the state file under the root.
-const STATE_FILE: &str = "state.json";
 
 /// Mutable state behind the lock.
 struct Inner {
@@ -47,10 +44,11 @@ struct Inner {
 
 /// The network manager of one berth root.
 pub struct Netd {
-    state_path: PathBuf,
+    root: PathBuf,
     cfg: NetdConfig,
     root_id: String,
     nl: Nl,
+    reaper: Reaper,
     sysctl: Sysctl,
     firewall: Firewall,
     registry: Arc<Registry>,
@@ -62,7 +60,7 @@ pub struct Netd {
 impl std::fmt::Debug for Netd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Netd")
-            .field("state_path", &self.state_path)
+            .field("root", &self.root)
             .field("root_id", &self.root_id)
             .finish_non_exhaustive()
     }
@@ -81,18 +79,18 @@ impl Netd {
             path: root.to_owned(),
             source,
         })?;
-        let state_path = root.join(STATE_FILE);
-        let state = State::load(&state_path)?;
+        let state = State::load(root)?;
         let host_resolv = std::fs::read_to_string(&cfg.host_resolv_conf).unwrap_or_default();
         let upstreams = cfg
             .dns_upstreams
             .clone()
             .unwrap_or_else(|| files::nameservers(&host_resolv));
         let netd = Netd {
-            state_path,
+            root: root.to_owned(),
             sysctl: Sysctl::new(&cfg.proc_root),
             firewall: Firewall::new(&root_id),
             nl: Nl::connect()?,
+            reaper: Reaper::start().await?,
             registry: Arc::new(Registry::default()),
             upstreams: Arc::new(upstreams),
             host_resolv,
@@ -171,6 +169,7 @@ impl Netd {
                 errors.push(e);
             }
         }
+        self.reaper.flush().await;
         if let Err(e) = self.sweep_stale_veths().await {
             errors.push(e);
         }
@@ -183,6 +182,7 @@ impl Netd {
     #[instrument(skip(self))]
     pub async fn shutdown(&self) {
         let mut inner = self.inner.lock().await;
+        self.reaper.flush().await;
         for (_, server) in inner.dns.drain() {
             server.stop().await;
         }
@@ -205,14 +205,19 @@ impl Netd {
         self.firewall.docker_chain()
     }
 
-    async fn persist(&self, state: &State) -> Result<(), NetdError> {
+    /// Saves the state; `Scope::All` (networks changed) waits for the disk.
+    async fn persist(&self, state: &State, scope: Scope) -> Result<(), NetdError> {
+        if scope == Scope::Endpoints {
+            // No fsync: a rename of a few kilobytes does not block the runtime noticeably.
+            return Ok(state.save(&self.root, scope)?);
+        }
         let state = state.clone();
-        let path = self.state_path.clone();
-        let saved = tokio::task::spawn_blocking(move || state.save(&path)).await;
+        let root = self.root.clone();
+        let saved = tokio::task::spawn_blocking(move || state.save(&root, scope)).await;
         match saved {
             Ok(r) => Ok(r?),
             Err(e) => Err(NetdError::State(crate::state::StateError::Write {
-                path: self.state_path.clone(),
+                path: self.root.clone(),
                 source: std::io::Error::other(e.to_string()),
             })),
         }

@@ -9,7 +9,7 @@ use super::{Inner, Netd};
 use crate::error::NetdError;
 use crate::ipam::{self, Taken};
 use crate::names;
-use crate::state::{NetworkRecord, State};
+use crate::state::{NetworkRecord, Scope, State};
 use crate::sys::HostLock;
 use crate::types::{Network, NetworkContainer, NetworkSpec};
 
@@ -77,7 +77,7 @@ impl Netd {
         self.apply_firewall(&inner.state, true).await?;
         let server = self.start_dns(record)?;
         inner.dns.insert(record.id.clone(), server);
-        self.persist(&inner.state).await
+        self.persist(&inner.state, Scope::All).await
     }
 
     /// Best-effort removal of a half-created network.
@@ -194,7 +194,7 @@ impl Netd {
         if let Err(e) = self.apply_firewall(&inner.state, true).await {
             errors.push(e);
         }
-        if let Err(e) = self.persist(&inner.state).await {
+        if let Err(e) = self.persist(&inner.state, Scope::All).await {
             errors.push(e);
         }
         NetdError::collect(format!("remove network {}", record.name), errors)?;
