@@ -65,8 +65,13 @@ pub struct CreateContainer {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
-    /// `none`, `host`, or empty for the default.
+    /// `none`, `host`, a network name, or empty for the default network.
     pub network: String,
+    /// Networks to join (aliases, static address, service DNS name); the first one carries the
+    /// default route. `container_name` is filled in by the engine.
+    pub networks: Vec<netd::EndpointSpec>,
+    /// Published ports.
+    pub ports: Vec<netd::PortSpec>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     pub mounts: Vec<Mount>,

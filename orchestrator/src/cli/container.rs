@@ -249,6 +249,8 @@ impl RunArgs {
             cpus: self.cpus,
             pids_limit: self.pids_limit,
             network: self.network.clone(),
+            networks: Vec::new(),
+            ports: Vec::new(),
             auto_remove: self.rm,
             labels: kv(&self.label, "label")?,
             mounts,
