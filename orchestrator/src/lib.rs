@@ -8,6 +8,7 @@
 //! - [`engine`]: the daemon that owns all state of a root.
 //! - [`compose`]: the compose loader, in numbered phases (parse, interpolate, merge, extends and
 //!   include, normalize, profiles, validate) producing the canonical project model.
+//! - [`planner`]: the pure planner: (desired, observed) to a plan of operations.
 //! - [`graph`]: the service dependency graph (petgraph) every project command walks.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -17,4 +18,5 @@ pub mod client;
 pub mod compose;
 pub mod engine;
 pub mod graph;
+pub mod planner;
 pub mod sys;
