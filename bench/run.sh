@@ -5,7 +5,8 @@
 #
 # 1. `berth container run --rm --network none bb true`, sequentially, BENCH_RUNS times (50) after
 #    BENCH_WARMUP (3) warm-up runs: median and p90 milliseconds per container, through the whole
-#    CLI path (process start, unix-socket requests, engine, runtime, exit, removal).
+#    CLI path (process start, unix-socket requests, engine, runtime, exit, removal). Every tool's
+#    runs are spread over BENCH_ROUNDS (5) round-robin blocks so load drift hits all alike.
 # 2. The same for every installed peer, in the same run: `crun run` and `runc run` of an
 #    equivalent OCI bundle (busybox rootfs, `true`, fresh pid/net/ipc/uts/mount/cgroup namespaces,
 #    a fresh cgroup), `docker run --rm --network none` and `podman run --rm --network none` of the
@@ -23,6 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 RUNS=${BENCH_RUNS:-50}
 WARMUP=${BENCH_WARMUP:-3}
+ROUNDS=${BENCH_ROUNDS:-5}   # the runs of every tool are spread over this many rounds
 IDLE=${BENCH_IDLE:-50}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -89,19 +91,18 @@ stats() {
     }'
 }
 
-# measure NAME: runs run_NAME WARMUP + RUNS times, sequentially; microseconds per run go to
-# $tmp/NAME.us. Returns non-zero (and prints why) when a run fails.
+# measure NAME COUNT WARM: runs run_NAME WARM + COUNT times, sequentially; the microseconds of the
+# last COUNT runs are added to $tmp/NAME.us. Returns non-zero (and prints why) when a run fails.
 measure() {
-  local name=$1 i t0 t1
-  : > "$tmp/$name.us"
-  for ((i = 1; i <= WARMUP + RUNS; i++)); do
+  local name=$1 count=$2 warm=$3 i t0 t1
+  for ((i = 1; i <= warm + count; i++)); do
     t0=${EPOCHREALTIME/./}
     if ! "run_$name" "$i" >"$tmp/$name.out" 2>&1; then
       echo "  $name failed on run $i: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
       return 1
     fi
     t1=${EPOCHREALTIME/./}
-    ((i > WARMUP)) && echo $((t1 - t0)) >> "$tmp/$name.us"
+    ((i > warm)) && echo $((t1 - t0)) >> "$tmp/$name.us"
   done
   return 0
 }
@@ -326,17 +327,27 @@ joined=$(printf '%s, ' "${versions[@]}")
 echo "contenders: ${joined%, }"
 
 echo
-echo "== run --rm true, sequential: $WARMUP warm-up + $RUNS measured runs each =="
-measured=()
-for c in "${contenders[@]}"; do
-  sleep 1   # let the previous contender's asynchronous cleanup settle
-  if measure "$c"; then
-    measured+=("$c")
-  elif [ "$c" = berth ]; then
-    exit 1
-  else
-    skipped+=("$c (failed)")
-  fi
+echo "== run --rm true, sequential: $WARMUP warm-up + $RUNS measured runs each, in $ROUNDS rounds =="
+# Round-robin blocks: every tool runs RUNS/ROUNDS times per round, so the machine's load drift
+# over the minutes of the benchmark falls on every tool alike; within a block the runs are
+# back to back, and a pause between blocks lets the previous tool's background cleanup settle.
+measured=("${contenders[@]}")
+for c in "${measured[@]}"; do : > "$tmp/$c.us"; done
+for ((round = 0; round < ROUNDS; round++)); do
+  count=$(( RUNS * (round + 1) / ROUNDS - RUNS * round / ROUNDS ))
+  warm=0; ((round == 0)) && warm=$WARMUP
+  still=()
+  for c in "${measured[@]}"; do
+    sleep 0.5
+    if measure "$c" "$count" "$warm"; then
+      still+=("$c")
+    elif [ "$c" = berth ]; then
+      exit 1
+    else
+      skipped+=("$c (failed)")
+    fi
+  done
+  measured=("${still[@]}")
 done
 read -r b_med _ <<<"$(stats "$tmp/berth.us")"
 declare -A median
