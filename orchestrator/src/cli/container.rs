@@ -248,7 +248,7 @@ impl RunArgs {
         }
         if (!self.network_alias.is_empty() || self.ip.is_some()) && networks.is_empty() {
             networks.push(netd::EndpointSpec {
-                network: "bridge".into(),
+                network: crate::engine::networks::DEFAULT_NETWORK.into(),
                 ..Default::default()
             });
         }
