@@ -443,6 +443,10 @@ fn none_host_static_ip_and_etc_files() {
             .any(|n| inside.contains(&format!(" {n}:")) || inside.contains(&format!(" {n}@"))),
         "host interfaces visible: {inside}"
     );
+    assert!(
+        !r.dir.join("net").exists(),
+        "--network none and host never start the network layer"
+    );
 
     let net = unique("s");
     r.ok(&["network", "create", &net]);

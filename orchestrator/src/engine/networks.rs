@@ -24,6 +24,7 @@ use netd::{Attachment, EndpointSpec, Netd, NetdConfig, NetdError, NetworkSpec, P
 use runtime::container::Running;
 use runtime::spec::NetworkMode;
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 use tracing::{info, instrument, warn};
 
 use super::containers::blocking;
@@ -43,8 +44,12 @@ const CONFIG_FILE: &str = "network.json";
 /// Errors of the engine's network operations.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    #[error("the network layer is unavailable: {0}")]
-    Unavailable(String),
+    #[error("open the network layer in {dir}")]
+    Open {
+        dir: PathBuf,
+        #[source]
+        source: Box<NetdError>,
+    },
     #[error("invalid network request: {0}")]
     Invalid(String),
     #[error("container {id}: write {path}")]
@@ -101,35 +106,60 @@ impl From<NetdError> for EngineError {
     }
 }
 
-/// The engine's network layer: netd, or why it could not be opened (containers with
-/// `--network none` or `host` still run then).
+/// The engine's network layer: netd under `<root>/net`, opened when first needed.
+///
+/// A root whose netd has state from before opens it with the engine (DNS servers, port
+/// reservations and the containers still attached need it at once); any other root only when a
+/// network is first used, so an engine that runs nothing but `--network none` containers never
+/// starts it.
 pub struct NetLayer {
-    netd: Result<Netd, String>,
+    dir: PathBuf,
+    root_id: String,
+    netd: OnceCell<Netd>,
 }
 
 impl NetLayer {
-    /// Opens netd under `<root>/net`, naming its host resources after `root_id`.
+    /// The layer of a root; opens netd now if the root has network state.
     pub async fn open(root: &Path, root_id: &str) -> NetLayer {
-        let cfg = NetdConfig {
-            root_id: Some(root_id.to_string()),
-            ..NetdConfig::default()
+        let layer = NetLayer {
+            dir: root.join("net"),
+            root_id: root_id.to_string(),
+            netd: OnceCell::new(),
         };
-        let netd = match Netd::open(&root.join("net"), cfg).await {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let msg = error_text(&e);
-                warn!(error = %msg, "network layer not opened: only --network none and host work");
-                Err(msg)
+        if layer.dir.exists() {
+            // Not fatal: `--network none` and `host` still work, and the next use retries.
+            if let Err(e) = layer.get().await {
+                warn!(error = %error_text(&e), "network layer not opened");
             }
-        };
-        NetLayer { netd }
+        }
+        layer
     }
 
-    /// netd, or the error that kept it from opening.
-    pub fn get(&self) -> Result<&Netd, NetworkError> {
+    /// netd, opened on first use (a failed open is retried on the next use).
+    pub async fn get(&self) -> Result<&Netd, NetworkError> {
         self.netd
-            .as_ref()
-            .map_err(|e| NetworkError::Unavailable(e.clone()))
+            .get_or_try_init(|| async {
+                let cfg = NetdConfig {
+                    root_id: Some(self.root_id.clone()),
+                    ..NetdConfig::default()
+                };
+                Netd::open(&self.dir, cfg).await
+            })
+            .await
+            .map_err(|source| NetworkError::Open {
+                dir: self.dir.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// netd if it is open (nothing is attached otherwise).
+    fn opened(&self) -> Option<&Netd> {
+        self.netd.get()
+    }
+
+    /// Whether this root never had a network (listing them need not start netd).
+    fn unused(&self) -> bool {
+        self.opened().is_none() && !self.dir.exists()
     }
 }
 
@@ -205,7 +235,7 @@ pub async fn plan(
             ..EndpointSpec::default()
         });
     }
-    let netd = engine.net.get()?;
+    let netd = engine.net.get().await?;
     for e in &mut endpoints {
         if matches!(e.network.as_str(), "none" | "host") {
             return Err(invalid(format!(
@@ -303,7 +333,7 @@ pub async fn launch(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<Running,
     if cfg.endpoints.is_empty() {
         return blocking(move || Ok(e.runtime.spawn(&spec)?.resume()?)).await;
     }
-    let netd = engine.net.get()?;
+    let netd = engine.net.get().await?;
     if cfg.endpoints.iter().any(|e| e.network == DEFAULT_NETWORK) {
         ensure_default(netd).await?;
     }
@@ -391,7 +421,7 @@ pub async fn release(engine: &Engine, c: &Container) {
     if c.spec.network != NetworkMode::Private {
         return;
     }
-    let Ok(netd) = engine.net.get() else {
+    let Some(netd) = engine.net.opened() else {
         return;
     };
     if let Err(e) = netd.set_dns_enabled(&c.id, false).await {
@@ -405,7 +435,7 @@ pub async fn announce(engine: &Engine, c: &Container) {
     if c.spec.network != NetworkMode::Private {
         return;
     }
-    if let Ok(netd) = engine.net.get() {
+    if let Some(netd) = engine.net.opened() {
         if let Err(e) = netd.set_dns_enabled(&c.id, true).await {
             warn!(container = %c.id, error = %error_text(&e), "enable dns records");
         }
@@ -426,8 +456,8 @@ pub async fn settings(engine: &Engine, c: &Container) -> Result<NetworkSettings,
         ports: cfg.ports,
         ..NetworkSettings::default()
     };
-    if c.spec.network == NetworkMode::Private {
-        if let Some(a) = engine.net.get()?.attachment(&c.id).await {
+    if let Some(netd) = engine.net.opened() {
+        if let Some(a) = netd.attachment(&c.id).await {
             s.endpoints = a.endpoints;
             s.published = a.ports;
         }
@@ -437,7 +467,7 @@ pub async fn settings(engine: &Engine, c: &Container) -> Result<NetworkSettings,
 
 /// Detaches containers that died while the engine was away and deletes stale veths.
 pub async fn reconcile(engine: &Engine, live: &[String]) {
-    let Ok(netd) = engine.net.get() else {
+    let Some(netd) = engine.net.opened() else {
         return;
     };
     match netd.reconcile(live).await {
@@ -450,7 +480,7 @@ pub async fn reconcile(engine: &Engine, live: &[String]) {
 /// Stops the DNS servers and releases port reservations (links and rules stay for the
 /// containers that keep running).
 pub async fn shutdown(engine: &Engine) {
-    if let Ok(netd) = engine.net.get() {
+    if let Some(netd) = engine.net.opened() {
         netd.shutdown().await;
     }
 }
@@ -463,7 +493,10 @@ pub async fn route(
     rest: &[&str],
     query: &HashMap<String, String>,
 ) -> Result<(StatusCode, serde_json::Value), EngineError> {
-    let netd = engine.net.get()?;
+    if engine.net.unused() && method == Method::GET && rest.is_empty() {
+        return Ok((StatusCode::OK, serde_json::json!([])));
+    }
+    let netd = engine.net.get().await?;
     let ok = |v: serde_json::Result<serde_json::Value>| {
         v.map_err(|e| EngineError::Internal(format!("encode answer: {e}")))
     };
