@@ -248,6 +248,31 @@ fn published_tcp_and_udp_ports_reach_the_container_from_the_host() {
     wait_until("the published tcp port", || {
         host_get(&local).contains("hello")
     });
+    // A host port in use is a clear error, and the second container gets no network.
+    let taken = format!("127.0.0.1:{tcp}:8080");
+    let again = r.run(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "-p",
+        &taken,
+        "bb",
+        "true",
+    ]);
+    assert_eq!(again.code, 125);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("host port {local}/tcp is already in use")),
+        "{}",
+        again.stderr
+    );
+    assert!(r.inspect("again")["network"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // UDP: a socket bound inside the container's namespace answers datagrams sent to the
     // published port, over 127.0.0.1 and over the bridge-facing address.
