@@ -139,6 +139,25 @@ pub struct ContainerInfo {
     pub image: String,
     pub state: ContainerState,
     pub config: ContainerSpec,
+    /// Networks, addresses and published ports (`inspect` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSettings>,
+}
+
+/// The `network` section of `inspect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkSettings {
+    /// `none`, `host`, or `bridge` (its own namespace joined to `networks`).
+    pub mode: String,
+    /// The networks it joins, as asked.
+    pub networks: Vec<netd::EndpointSpec>,
+    /// The ports it publishes, as asked.
+    pub ports: Vec<netd::PortSpec>,
+    /// Its interfaces while it runs: network, address, MAC.
+    pub endpoints: Vec<netd::EndpointInfo>,
+    /// Its published ports while it runs, with the host ports in force.
+    pub published: Vec<netd::PublishedPort>,
 }
 
 /// `POST /containers/{id}/exec`.

@@ -2,8 +2,11 @@
 //! busybox image, and a guard that removes everything the test made even when it fails.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The berth binary next to the test executable (target/<profile>/berth), or $BERTH_BIN.
@@ -189,6 +192,18 @@ impl Drop for Root {
                 let _ = self.cmd(&args).output();
             }
         }
+        // Networks go once their containers are gone; netd removes their bridges and rules.
+        if let Ok(out) = self.cmd(&["network", "ls", "-q"]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let mut args = vec!["network", "rm"];
+                args.extend(ids.iter().map(String::as_str));
+                let _ = self.cmd(&args).output();
+            }
+        }
         if let Some(pid) = self.engine_pid() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
             for _ in 0..100 {
@@ -227,5 +242,120 @@ impl Drop for Root {
             let _ = std::fs::remove_dir(&root);
             let _ = std::fs::remove_dir(base.path().join("berth"));
         }
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A short name unique in this process and across concurrent test processes.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "{tag}{}x{}",
+        std::process::id() % 100_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Runs `f` on a new thread inside the network namespace of process `pid`.
+pub fn in_netns<T: Send + 'static>(
+    pid: i32,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("open netns");
+    std::thread::spawn(move || {
+        // SAFETY: `ns` is an open namespace file; setns only moves this thread, which ends
+        // after `f`.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// A stand-in for "the outside": a network namespace behind a veth pair on the host (an address
+/// in 198.18.0.0/15, the benchmarking range) running busybox httpd that serves `body`. Removed
+/// on drop, also when its setup fails half-way.
+pub struct OutsideNet {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    ns: String,
+    host_if: String,
+    server: Option<Child>,
+    _www: tempfile::TempDir,
+}
+
+impl OutsideNet {
+    pub fn new(body: &str) -> OutsideNet {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let octet = ((std::process::id() as usize + n) % 250 + 1) as u8;
+        let tag = format!("{}{n}", std::process::id() % 10_000);
+        let ns = format!("btout{tag}");
+        let host_if = format!("btoh{tag}");
+        let peer = format!("btop{tag}");
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("index.html"), body).unwrap();
+        let mut out = OutsideNet {
+            addr: Ipv4Addr::new(198, 18, octet, 2),
+            port: 8081,
+            server: None,
+            ns,
+            host_if,
+            _www: www,
+        };
+        let gw = format!("198.18.{octet}.1");
+        let run = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output().unwrap();
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        run(&["netns", "add", &out.ns]);
+        run(&[
+            "link",
+            "add",
+            &out.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ]);
+        run(&["link", "set", &peer, "netns", &out.ns]);
+        run(&["addr", "add", &format!("{gw}/24"), "dev", &out.host_if]);
+        run(&["link", "set", &out.host_if, "up"]);
+        let inside = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &out.ns, "ip"];
+            full.extend_from_slice(args);
+            run(&full);
+        };
+        inside(&["link", "set", "lo", "up"]);
+        inside(&["addr", "add", &format!("{}/24", out.addr), "dev", &peer]);
+        inside(&["link", "set", &peer, "up"]);
+        inside(&["route", "add", "default", "via", &gw]);
+        let server = Command::new("ip")
+            .args(["netns", "exec", &out.ns, "busybox", "httpd", "-f"])
+            .args(["-p", &out.port.to_string()])
+            .arg("-h")
+            .arg(out._www.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        out.server = Some(server);
+        out
+    }
+}
+
+impl Drop for OutsideNet {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
     }
 }

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use hyper::Method;
 
+use super::port;
 use super::units::parse_bytes;
 use crate::api::{
     self, ContainerInfo, CreateContainer, Created, ExecOptions, Mount, MountKind, Rlimit, Status,
@@ -94,6 +96,12 @@ pub enum ContainerCmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// List a container's published ports, or the host addresses of one port.
+    Port {
+        container: String,
+        /// PORT[/tcp|udp]
+        port: Option<String>,
+    },
 }
 
 /// Flags of `container run` / `container create`.
@@ -123,9 +131,19 @@ pub struct RunArgs {
     cpus: Option<f64>,
     #[arg(long)]
     pids_limit: Option<i64>,
-    /// none, host, or the default (a private namespace).
-    #[arg(long, default_value = "")]
-    network: String,
+    /// A network to join (repeatable; default: the `bridge` network), `none` (only `lo`) or
+    /// `host` (the host's). Also `name=NET[,alias=A][,ip=IP]`.
+    #[arg(long = "network", alias = "net")]
+    network: Vec<String>,
+    /// Extra DNS name on the first network; repeatable.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Static IPv4 address on the first network.
+    #[arg(long)]
+    ip: Option<Ipv4Addr>,
+    /// Publish ports: [HOST_IP:][HOST_PORT:]PORT[/udp], ranges allowed; repeatable.
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
     /// Accepted for Docker compatibility: every berth container has an init as PID 1.
     #[arg(long)]
     init: bool,
@@ -159,6 +177,31 @@ pub struct RunArgs {
     cmd: Vec<String>,
 }
 
+/// One `--network`: `NAME` or `name=NAME[,alias=A...][,ip=IP]`.
+fn endpoint(s: &str) -> anyhow::Result<netd::EndpointSpec> {
+    let mut e = netd::EndpointSpec::default();
+    if !s.contains('=') {
+        e.network = s.to_string();
+        return Ok(e);
+    }
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("name", v)) => e.network = v.to_string(),
+            Some(("alias", v)) => e.aliases.push(v.to_string()),
+            Some(("ip", v)) => {
+                e.ipv4 = Some(v.parse().with_context(|| {
+                    format!("invalid --network {s:?}: {v:?} is not an IPv4 address")
+                })?)
+            }
+            _ => bail!("invalid --network {s:?}: expected NAME or name=NAME[,alias=A][,ip=IP]"),
+        }
+    }
+    if e.network.is_empty() {
+        bail!("invalid --network {s:?}: no name=");
+    }
+    Ok(e)
+}
+
 fn kv(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
     items
         .iter()
@@ -183,6 +226,41 @@ fn env_list(items: &[String]) -> Vec<String> {
 }
 
 impl RunArgs {
+    /// The network mode (`none`, `host` or empty) and the networks to join: `--network-alias`
+    /// and `--ip` apply to the first.
+    fn networks(&self) -> anyhow::Result<(String, Vec<netd::EndpointSpec>)> {
+        let special = self
+            .network
+            .iter()
+            .find(|n| matches!(n.as_str(), "none" | "host"));
+        if let Some(mode) = special {
+            if self.network.len() > 1 {
+                bail!("--network {mode} cannot be combined with other networks");
+            }
+            if !self.network_alias.is_empty() || self.ip.is_some() {
+                bail!("--network-alias and --ip need a network; --network {mode} has none");
+            }
+            return Ok((mode.clone(), Vec::new()));
+        }
+        let mut networks = Vec::new();
+        for n in &self.network {
+            networks.push(endpoint(n)?);
+        }
+        if (!self.network_alias.is_empty() || self.ip.is_some()) && networks.is_empty() {
+            networks.push(netd::EndpointSpec {
+                network: crate::engine::networks::DEFAULT_NETWORK.into(),
+                ..Default::default()
+            });
+        }
+        if let Some(first) = networks.first_mut() {
+            first.aliases.extend(self.network_alias.iter().cloned());
+            if self.ip.is_some() {
+                first.ipv4 = self.ip;
+            }
+        }
+        Ok((String::new(), networks))
+    }
+
     fn request(&self) -> anyhow::Result<CreateContainer> {
         let mut mounts = Vec::new();
         for v in &self.volume {
@@ -230,6 +308,7 @@ impl RunArgs {
                 hard: p(hard)?,
             });
         }
+        let (network, networks) = self.networks()?;
         Ok(CreateContainer {
             image: self.image.clone(),
             name: self.name.clone(),
@@ -248,9 +327,14 @@ impl RunArgs {
             memory: self.memory.as_deref().map(parse_bytes).transpose()?,
             cpus: self.cpus,
             pids_limit: self.pids_limit,
-            network: self.network.clone(),
-            networks: Vec::new(),
-            ports: Vec::new(),
+            network,
+            networks,
+            ports: self
+                .publish
+                .iter()
+                .map(|p| port::parse_publish(p))
+                .collect::<anyhow::Result<Vec<_>>>()?
+                .concat(),
             auto_remove: self.rm,
             labels: kv(&self.label, "label")?,
             mounts,
@@ -265,7 +349,8 @@ impl RunArgs {
     }
 }
 
-fn enc(s: &str) -> String {
+/// Percent-encodes a path segment.
+pub(super) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -395,6 +480,9 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
+        }
+        ContainerCmd::Port { container, port } => {
+            port::run(&client, &container, port.as_deref()).await
         }
         ContainerCmd::Wait { containers } => {
             for c in &containers {

@@ -60,6 +60,7 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
             }
         };
         server::run(listener, engine.clone(), shutdown).await;
+        engine.shutdown().await;
         let running = engine.all().iter().any(|c| {
             matches!(
                 c.status(),

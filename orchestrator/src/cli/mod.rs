@@ -4,6 +4,8 @@ mod config;
 mod container;
 mod engine;
 mod image;
+mod network;
+mod port;
 mod units;
 
 use std::path::PathBuf;
@@ -60,6 +62,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -78,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Engine => engine::run(&root),
         Command::Container(cmd) => block_on(container::run(&root, cmd)),
         Command::Image(cmd) => block_on(image::run(&root, cmd)),
+        Command::Network(cmd) => block_on(network::run(&root, cmd)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

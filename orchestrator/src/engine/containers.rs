@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use runtime::container::{self as rt, Running};
-use runtime::spec::{ContainerSpec, LogConfig, NetworkMode};
+use runtime::spec::{ContainerSpec, LogConfig};
 use tokio::io::unix::AsyncFd;
 use tracing::{info, instrument, warn};
 
 use super::record::Container;
-use super::{Engine, EngineError};
+use super::{networks, Engine, EngineError};
 use crate::api::{ContainerState, CreateContainer, Created, ExecOptions, Status};
 
 const ADJECTIVES: &[&str] = &[
@@ -25,7 +25,7 @@ const NOUNS: &[&str] = &[
     "mast", "pier", "quay", "reef", "sail", "tide", "wharf", "yacht", "berth", "hull",
 ];
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(f)
@@ -94,16 +94,7 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         )));
     }
     let env = merge_env(&cfg.env, &req.env);
-    let network = match req.network.as_str() {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        "" | "default" | "private" => NetworkMode::Private,
-        other => {
-            return Err(EngineError::BadRequest(format!(
-                "network {other:?} not found; use none, host, or create it with `berth network create {other}`"
-            )))
-        }
-    };
+    let (network, net_config) = networks::plan(engine, &req, &name).await?;
     let spec = ContainerSpec {
         id: id.clone(),
         name: name.clone(),
@@ -172,6 +163,7 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         Ok(())
     })
     .await
+    .and_then(|()| networks::save_config(&id, &c.dir, &net_config))
     .and_then(|()| c.update(|_| {}));
     if let Err(err) = res {
         engine.forget(&id);
@@ -213,13 +205,7 @@ pub async fn start(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<(), Engin
         Status::Running | Status::Paused => return Ok(()),
         Status::Created | Status::Exited => {}
     }
-    let e = engine.clone();
-    let spec = c.spec.clone();
-    let started = blocking(move || {
-        let starting = e.runtime.spawn(&spec)?;
-        Ok(starting.resume()?)
-    })
-    .await;
+    let started = networks::launch(engine, c).await;
     let running: Running = match started {
         Ok(r) => r,
         Err(err) => {
@@ -246,6 +232,7 @@ pub async fn start(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<(), Engin
         s.finished_at = None;
     })?;
     info!(container = %c.id, pid, "started");
+    networks::announce(engine, c).await;
     spawn_monitor(engine.clone(), c.clone(), fd, true);
     Ok(())
 }
@@ -284,6 +271,7 @@ async fn on_exit(
         warn!(container = %c.id, error = %e, "release after exit");
     }
     c.set_pidfd(None);
+    networks::release(engine, c).await;
     let finished = record
         .map(|r| r.finished_at)
         .unwrap_or_else(runtime::logs::now_rfc3339);
@@ -422,6 +410,7 @@ pub async fn remove(
     }
     let _op = c.op.lock().await;
     engine.forget(&c.id);
+    networks::release(engine, c).await;
     let e = engine.clone();
     let id = c.id.clone();
     blocking(move || Ok(e.runtime.delete(&id)?)).await?;

@@ -7,6 +7,8 @@
 //! - [`routes`]: maps requests to engine operations and errors to status codes.
 //! - [`containers`]: container lifecycle operations and exit monitoring (pidfds).
 //! - [`images`]: image store operations.
+//! - [`networks`]: the engine's netd handle, network operations and the network part of a
+//!   container's lifecycle.
 //! - [`record`]: a container's persisted record and its in-memory handle.
 //!
 //! State on disk is the truth: `<root>/containers/<id>/{spec.json,state.json}` are written
@@ -15,6 +17,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod networks;
 pub mod record;
 pub mod routes;
 pub mod server;
@@ -27,6 +30,7 @@ use runtime::container::Runtime;
 use runtime::image::ImageStore;
 use sha2::{Digest, Sha256};
 
+use crate::api::Status;
 use record::Container;
 
 /// Errors of engine operations, mapped to HTTP statuses by [`routes`].
@@ -42,6 +46,8 @@ pub enum EngineError {
     Runtime(#[from] runtime::container::RuntimeError),
     #[error(transparent)]
     Image(#[from] runtime::image::ImageError),
+    #[error(transparent)]
+    Network(#[from] networks::NetworkError),
     #[error("{0}")]
     Internal(String),
 }
@@ -62,6 +68,8 @@ pub struct Engine {
     pub root: PathBuf,
     pub runtime: Runtime,
     pub images: ImageStore,
+    /// The network layer (netd under `<root>/net`).
+    pub net: networks::NetLayer,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
 }
 
@@ -85,14 +93,29 @@ impl Engine {
         let rid = root_id(&root);
         let runtime = Runtime::new(&root.join("containers"), &format!("berth/{rid}"))?;
         let images = ImageStore::open(&root.join("images"))?;
+        let net = networks::NetLayer::open(&root, &rid).await;
         let engine = Arc::new(Engine {
             root,
             runtime,
             images,
+            net,
             containers: Mutex::new(BTreeMap::new()),
         });
         containers::load_all(&engine).await;
+        let live: Vec<String> = engine
+            .all()
+            .iter()
+            .filter(|c| matches!(c.status(), Status::Running | Status::Paused))
+            .map(|c| c.id.clone())
+            .collect();
+        networks::reconcile(&engine, &live).await;
         Ok(engine)
+    }
+
+    /// Stops what the engine runs besides containers (DNS servers, port reservations); the
+    /// containers and their networks keep running.
+    pub async fn shutdown(&self) {
+        networks::shutdown(self).await;
     }
 
     /// All containers, by id.

@@ -86,6 +86,7 @@ impl Container {
             image: self.spec.image.clone(),
             state: self.state(),
             config: self.spec.clone(),
+            network: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::record::Container;
-use super::{containers, images, Engine, EngineError};
+use super::{containers, images, networks, Engine, EngineError};
 use crate::api::{self, ErrorBody, Status};
 
 /// The body type of every answer.
@@ -46,6 +46,7 @@ fn error(e: EngineError) -> Response<Body> {
         EngineError::Image(runtime::image::ImageError::NotFound { .. }) => StatusCode::NOT_FOUND,
         EngineError::Conflict(_) => StatusCode::CONFLICT,
         EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        EngineError::Network(n) => n.status(),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json(
@@ -208,6 +209,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         (&Method::POST, ["images", "prune"]) => {
             Ok(json(StatusCode::OK, &images::prune(&engine).await?))
         }
+        (_, ["networks", rest @ ..]) => {
+            let (status, body) = networks::route(&engine, req, &method, rest, &q).await?;
+            Ok(json(status, &body))
+        }
         _ => Err(EngineError::NotFound(format!(
             "no such endpoint: {method} {}",
             req.uri().path()
@@ -226,7 +231,11 @@ async fn container_route(
     let c = engine.find(id)?;
     let ok = || json(StatusCode::OK, &serde_json::json!({}));
     match (method, rest) {
-        (&Method::GET, ["json"]) => Ok(json(StatusCode::OK, &c.info())),
+        (&Method::GET, ["json"]) => {
+            let mut info = c.info();
+            info.network = Some(networks::settings(&engine, &c).await?);
+            Ok(json(StatusCode::OK, &info))
+        }
         (&Method::POST, ["start"]) if flag(q, "attach") => {
             let (tx, rx) = mpsc::channel(64);
             containers::start(&engine, &c).await?;
