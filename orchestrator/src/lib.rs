@@ -3,11 +3,18 @@
 //! # Layout
 //!
 //! - [`cli`]: the `berth` command line, one file per command; a thin client of the engine.
+//! - [`api`]: the engine's HTTP + JSON API types and stream framing.
+//! - [`client`]: the CLI's connection to the engine (started on demand).
+//! - [`engine`]: the daemon that owns all state of a root.
 //! - [`compose`]: the compose loader, in numbered phases (parse, interpolate, merge, extends and
 //!   include, normalize, profiles, validate) producing the canonical project model.
 //! - [`graph`]: the service dependency graph (petgraph) every project command walks.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod compose;
+pub mod engine;
 pub mod graph;
+pub mod sys;

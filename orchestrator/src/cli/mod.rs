@@ -1,6 +1,10 @@
 //! The `berth` command line: global flags, the command tree and dispatch; one file per command.
 
 mod config;
+mod container;
+mod engine;
+mod image;
+mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,33 +33,51 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProjectArgs {
     /// Compose file(s); repeatable. Default: compose.yaml etc. in the working directory.
-    #[arg(short = 'f', long = "file", global = true)]
+    #[arg(short = 'f', long = "file")]
     pub files: Vec<PathBuf>,
     /// Project name.
-    #[arg(short = 'p', long = "project-name", global = true)]
+    #[arg(short = 'p', long = "project-name")]
     pub project_name: Option<String>,
     /// Profiles to enable; repeatable.
-    #[arg(long = "profile", global = true)]
+    #[arg(long = "profile")]
     pub profiles: Vec<String>,
     /// Alternative environment file(s).
-    #[arg(long = "env-file", global = true)]
+    #[arg(long = "env-file")]
     pub env_files: Vec<PathBuf>,
     /// Project directory (default: the first compose file's directory).
-    #[arg(long = "project-directory", global = true)]
+    #[arg(long = "project-directory")]
     pub project_directory: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),
+    /// Manage single containers.
+    #[command(subcommand)]
+    Container(container::ContainerCmd),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCmd),
+    /// Run the engine of a root in the foreground (the CLI starts it on demand).
+    Engine,
 }
 
 /// Parses the command line, runs the command and maps errors to exit codes.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if matches!(args.get(1).map(String::as_str), Some("__init" | "__exec")) {
+        let code = runtime::init::main(&args);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Config(args) => config::run(&cli.project, args),
+    let root = cli.root.clone();
+    let result = match cli.command {
+        Command::Config(args) => config::run(&cli.project, &args),
+        Command::Engine => engine::run(&root),
+        Command::Container(cmd) => block_on(container::run(&root, cmd)),
+        Command::Image(cmd) => block_on(image::run(&root, cmd)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -64,4 +86,12 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(f: F) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))?
+        .block_on(f)
 }

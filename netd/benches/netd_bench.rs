@@ -1,0 +1,112 @@
+//! netd's performance figures (run as root: `cargo bench -p berth-netd`): attach + detach of
+//! one container to one network, 100 containers attached to one network, DNS answer latency.
+//! Runs inside a private network namespace like the root tests and prints its figures (and
+//! `podman network`'s, when podman is installed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("netd bench needs root; skipped");
+        return;
+    }
+    in_test_host(|| async {
+        let root = TestRoot::new();
+        let netd = root.open(None).await;
+        let net = netd.create_network(network("bench")).await.unwrap();
+
+        // Attach + detach of one container to one network.
+        let c = TestNetns::new("b");
+        let mut cycles = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            netd.attach("one", &c.path, &[endpoint("bench", "one")], &[])
+                .await
+                .unwrap();
+            netd.detach("one").await.unwrap();
+            cycles.push(t.elapsed());
+        }
+        println!(
+            "attach+detach, 1 container, 1 network: median {} (100 runs)",
+            ms(median(cycles))
+        );
+
+        // 100 containers on one network.
+        let namespaces: Vec<TestNetns> = (0..100).map(|_| TestNetns::new("b")).collect();
+        let t = Instant::now();
+        for (i, ns) in namespaces.iter().enumerate() {
+            let id = format!("many-{i}");
+            netd.attach(&id, &ns.path, &[endpoint("bench", &id)], &[])
+                .await
+                .unwrap();
+        }
+        let attach_all = t.elapsed();
+        println!("attach 100 containers to one network: {}", ms(attach_all));
+
+        // DNS answers, from inside a container, for a name with 100 candidates in the network.
+        let gw = net.gateway;
+        let rtts = namespaces[0]
+            .run(move || {
+                let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                s.connect((gw, 53)).unwrap();
+                let mut m = Message::query();
+                m.add_query(Query::query(
+                    Name::from_ascii("many-57.").unwrap(),
+                    RecordType::A,
+                ));
+                let q = m.to_vec().unwrap();
+                let mut buf = [0u8; 512];
+                (0..2000)
+                    .map(|_| {
+                        let t = Instant::now();
+                        s.send(&q).unwrap();
+                        s.recv(&mut buf).unwrap();
+                        t.elapsed()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        println!(
+            "dns answer (A, local name): median {} (2000 queries)",
+            ms(median(rtts))
+        );
+
+        let t = Instant::now();
+        for i in 0..100 {
+            netd.detach(&format!("many-{i}")).await.unwrap();
+        }
+        println!("detach 100 containers: {}", ms(t.elapsed()));
+        drop(namespaces);
+        netd.remove_network("bench").await.unwrap();
+        netd.shutdown().await;
+    });
+    match std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+    {
+        Ok(out) if out.status.success() => println!(
+            "podman present ({}): compare with `podman network` by hand",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        _ => println!("podman not installed: no comparison"),
+    }
+}

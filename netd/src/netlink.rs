@@ -1,0 +1,499 @@
+//! Netlink (rtnetlink over tokio) operations netd needs on the host and inside container
+//! network namespaces: bridges, veth pairs created with their peer directly in the target
+//! namespace, addresses, routes, and dumps of the host's links, routes and addresses.
+//!
+//! A connection inside a container namespace is opened on a short-lived thread that joins the
+//! namespace just long enough to create the socket (see [`crate::sys::in_netns`]); the socket
+//! then works from any thread.
+
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+use futures::TryStreamExt;
+use ipnetwork::Ipv4Network;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+
+use crate::ipam::Taken;
+use crate::sys::{self, SysError};
+
+/// Errors of netlink operations; each names the step and the interface or address.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("open netlink socket")]
+    Connect(#[source] io::Error),
+    #[error("open netlink socket inside {netns}")]
+    ConnectNetns {
+        netns: String,
+        #[source]
+        source: SysError,
+    },
+    #[error("open netlink socket inside {netns}")]
+    ConnectNetnsSocket {
+        netns: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{step} {target}")]
+    Request {
+        step: &'static str,
+        target: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("link {name} not found after {step}")]
+    Missing { step: &'static str, name: String },
+}
+
+impl NetlinkError {
+    fn request(
+        step: &'static str,
+        target: impl Into<String>,
+    ) -> impl FnOnce(rtnetlink::Error) -> Self {
+        let target = target.into();
+        move |source| NetlinkError::Request {
+            step,
+            target,
+            source,
+        }
+    }
+}
+
+impl NetlinkError {
+    /// True when the kernel refused the request with `code` (a positive errno).
+    pub(crate) fn is_errno(&self, code: i32) -> bool {
+        matches!(self, NetlinkError::Request { source, .. } if errno(source) == Some(code))
+    }
+}
+
+/// The positive errno of a netlink error reply, if it is one.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+/// One link as dumped.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkSummary {
+    pub index: u32,
+    pub name: String,
+    pub master: Option<u32>,
+    pub alias: Option<String>,
+    pub is_bridge: bool,
+}
+
+fn summarize(msg: &LinkMessage) -> LinkSummary {
+    let mut s = LinkSummary {
+        index: msg.header.index,
+        name: String::new(),
+        master: None,
+        alias: None,
+        is_bridge: false,
+    };
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => s.name = n.clone(),
+            LinkAttribute::Controller(m) => s.master = Some(*m),
+            LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                s.is_bridge = infos
+                    .iter()
+                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)));
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// A netlink connection bound to one network namespace.
+pub(crate) struct Nl {
+    handle: Handle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Nl {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Nl {
+    /// A connection in the caller's network namespace.
+    pub(crate) fn connect() -> Result<Nl, NetlinkError> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Connect)?;
+        let task = tokio::spawn(conn);
+        Ok(Nl { handle, task })
+    }
+
+    /// A connection inside the network namespace `netns` (opened from `label`).
+    pub(crate) async fn connect_in(netns: &File, label: &str) -> Result<Nl, NetlinkError> {
+        let rt = tokio::runtime::Handle::current();
+        let opened = sys::in_netns(netns, move || {
+            let _guard = rt.enter();
+            rtnetlink::new_connection().map(|(conn, handle, _)| (conn, handle))
+        })
+        .await
+        .map_err(|source| NetlinkError::ConnectNetns {
+            netns: label.to_string(),
+            source,
+        })?;
+        let (conn, handle) = opened.map_err(|source| NetlinkError::ConnectNetnsSocket {
+            netns: label.to_string(),
+            source,
+        })?;
+        let task = tokio::spawn(conn);
+        Ok(Nl { handle, task })
+    }
+
+    /// The index of the link called `name`, `None` if there is none.
+    pub(crate) async fn link_index(&self, name: &str) -> Result<Option<u32>, NetlinkError> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(Some(msg.header.index)),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(NetlinkError::request("look up link", name)(e)),
+        }
+    }
+
+    async fn require_index(&self, name: &str, step: &'static str) -> Result<u32, NetlinkError> {
+        self.link_index(name)
+            .await?
+            .ok_or_else(|| NetlinkError::Missing {
+                step,
+                name: name.to_string(),
+            })
+    }
+
+    /// Every link of the namespace.
+    pub(crate) async fn links(&self) -> Result<Vec<LinkSummary>, NetlinkError> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(NetlinkError::request("dump links", "of the namespace"))?;
+        Ok(msgs.iter().map(summarize).collect())
+    }
+
+    /// Creates a bridge that is up, with a fixed MAC (a bridge otherwise takes the lowest MAC
+    /// of its ports, which changes as containers come and go) and the given alias.
+    pub(crate) async fn create_bridge(
+        &self,
+        name: &str,
+        mac: [u8; 6],
+        alias: &str,
+    ) -> Result<u32, NetlinkError> {
+        let msg = LinkBridge::new(name).address(mac.to_vec()).build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(NetlinkError::request("create bridge", name))?;
+        let configured = async {
+            let index = self.require_index(name, "create bridge").await?;
+            let msg = LinkUnspec::new_with_index(index).alias(alias).build();
+            self.handle
+                .link()
+                .set(msg)
+                .execute()
+                .await
+                .map_err(NetlinkError::request("set alias of bridge", name))?;
+            Ok(index)
+        }
+        .await;
+        if configured.is_err() {
+            // The bridge is ours and useless without its alias; the first error is the one
+            // worth reporting.
+            let _ = self.delete_link(name).await;
+        }
+        configured
+    }
+
+    /// Brings a link up.
+    pub(crate) async fn set_up(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(NetlinkError::request("bring up link", name))
+    }
+
+    /// Adds `ip/prefix` to a link; an address already there is fine.
+    pub(crate) async fn add_address(
+        &self,
+        index: u32,
+        name: &str,
+        ip: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        match self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(ip), prefix)
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(NetlinkError::request(
+                "add address",
+                format!("{ip}/{prefix} to {name}"),
+            )(e)),
+        }
+    }
+
+    /// Deletes a link by name; a link that is already gone is fine.
+    pub(crate) async fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_name(name).build();
+        match self.handle.link().del_with_message(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(()),
+            Err(e) => Err(NetlinkError::request("delete link", name)(e)),
+        }
+    }
+
+    /// Creates a veth pair: `host` up on the bridge `bridge_index`, its peer created directly
+    /// inside the namespace `netns` as `peer` with the MAC `mac` (creating it there rather than
+    /// moving it afterwards is an order of magnitude faster).
+    pub(crate) async fn add_veth(
+        &self,
+        host: &str,
+        bridge_index: u32,
+        peer: &str,
+        mac: [u8; 6],
+        netns: &File,
+    ) -> Result<(), NetlinkError> {
+        let peer_msg = LinkUnspec::new_with_name(peer)
+            .address(mac.to_vec())
+            .setns_by_fd(netns.as_raw_fd())
+            .build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .controller(bridge_index)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(NetlinkError::request(
+                "create veth pair",
+                format!("{host} (peer {peer})"),
+            ))
+    }
+
+    /// Adds the default route via `gateway` out of link `index`.
+    pub(crate) async fn add_default_route(
+        &self,
+        index: u32,
+        name: &str,
+        gateway: Ipv4Addr,
+    ) -> Result<(), NetlinkError> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(NetlinkError::request(
+                "add default route",
+                format!("via {gateway} dev {name}"),
+            ))
+    }
+
+    /// Every IPv4 prefix in use in this namespace: main-table routes (but the default route)
+    /// and the networks of local addresses, each with a description of its owner.
+    pub(crate) async fn used_prefixes(&self) -> Result<Vec<Taken>, NetlinkError> {
+        let links = self.links().await?;
+        let ifname = |index: u32| {
+            links
+                .iter()
+                .find(|l| l.index == index)
+                .map_or_else(|| format!("ifindex {index}"), |l| l.name.clone())
+        };
+        let mut taken = Vec::new();
+        let routes: Vec<_> = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(NetlinkError::request("dump routes", "of the host"))?;
+        for route in routes {
+            let prefix = route.header.destination_prefix_length;
+            if route_table(&route.header, &route.attributes)
+                != u32::from(RouteHeader::RT_TABLE_MAIN)
+                || prefix == 0
+            {
+                continue;
+            }
+            let mut dest = None;
+            let mut oif = None;
+            for attr in &route.attributes {
+                match attr {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dest = Some(*ip),
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    _ => {}
+                }
+            }
+            if let Some(net) = dest.and_then(|ip| Ipv4Network::new_checked(ip, prefix)) {
+                let dev = oif.map_or_else(|| "no device".to_string(), ifname);
+                taken.push(Taken {
+                    net,
+                    owner: format!("host route on {dev}"),
+                });
+            }
+        }
+        let addrs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(NetlinkError::request("dump addresses", "of the host"))?;
+        for addr in addrs {
+            for attr in &addr.attributes {
+                if let AddressAttribute::Local(IpAddr::V4(ip)) = attr {
+                    if ip.is_loopback() {
+                        continue;
+                    }
+                    if let Some(net) = Ipv4Network::new_checked(*ip, addr.header.prefix_len) {
+                        taken.push(Taken {
+                            net,
+                            owner: format!("host address {ip} on {}", ifname(addr.header.index)),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// The table of a route: the attribute when present (tables above 255), else the header.
+fn route_table(header: &RouteHeader, attrs: &[RouteAttribute]) -> u32 {
+    attrs
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(header.table))
+}
+
+/// Work for the [`Reaper`] thread.
+enum Job {
+    Delete { index: u32, name: String },
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Deletes links on a dedicated thread with its own netlink socket.
+///
+/// Deleting a network device makes the deleting `sendmsg` wait ~20 ms for the kernel to drop
+/// every reference to it (RCU grace periods), though the device is gone from every listing
+/// and the RTNL lock is free long before. Detach hands its veths here and returns at once; the
+/// wait happens off the runtime and off the main netlink socket. Links are deleted by index, so
+/// a link created later under the same name is never hit.
+pub(crate) struct Reaper {
+    tx: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+impl Reaper {
+    /// Starts the thread (in the caller's network namespace).
+    pub(crate) async fn start() -> Result<Reaper, NetlinkError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<()>>();
+        std::thread::Builder::new()
+            .name("netd-reaper".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let handle = match rtnetlink::new_connection() {
+                        Ok((conn, handle, _)) => {
+                            tokio::spawn(conn);
+                            handle
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = rx.recv().await {
+                        match job {
+                            Job::Delete { index, name } => match handle.link().del(index).execute().await {
+                                Ok(()) => {}
+                                Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
+                                // Nobody waits for this result any more: log it.
+                                Err(e) => tracing::warn!(link = %name, index, error = %e, "delete link failed"),
+                            },
+                            Job::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+            })
+            .map_err(NetlinkError::Connect)?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Reaper { tx }),
+            Ok(Err(e)) => Err(NetlinkError::Connect(e)),
+            Err(_) => Err(NetlinkError::Connect(io::Error::other(
+                "reaper thread died",
+            ))),
+        }
+    }
+
+    /// Queues the deletion of link `index` (named `name`, for logs).
+    pub(crate) fn delete(&self, index: u32, name: &str) {
+        let job = Job::Delete {
+            index,
+            name: name.to_string(),
+        };
+        // The thread only stops when the Reaper is dropped.
+        let _ = self.tx.send(job);
+    }
+
+    /// Waits until every queued deletion is done.
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Job::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
