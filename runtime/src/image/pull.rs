@@ -88,6 +88,7 @@ impl ImageStore {
         let _gc = self.lock_gc(false)?;
         let target = r.digest().or(r.tag()).unwrap_or("latest");
         let (mut doc, mut mt) = fetch_manifest(&client, target, r.digest())?;
+        let top_digest = sha256_digest(&doc);
         if media::is_index(&mt) {
             let index = media::parse_index(&doc)?;
             let chosen = media::pick_platform(&index)?.digest().to_string();
@@ -124,8 +125,13 @@ impl ImageStore {
             })
             .collect();
         self.fetch_layers(&client, &jobs, opts.parallel, progress)?;
+        // The digest the tag points to (an index's, for a multi-platform image) and the
+        // platform manifest's both name the image.
         let manifest_digest = sha256_digest(&doc);
-        let mut refs = vec![r.with_digest(&manifest_digest)];
+        let mut refs = vec![r.with_digest(&top_digest)];
+        if manifest_digest != top_digest {
+            refs.push(r.with_digest(&manifest_digest));
+        }
         if r.digest().is_none() {
             refs.push(r.clone());
         }

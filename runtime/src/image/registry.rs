@@ -190,6 +190,8 @@ impl Client {
         self.authorization.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sends one request; a transport failure (a pooled connection the server had closed,
+    /// a reset) is retried twice after a short pause.
     fn send(
         &self,
         method: &str,
@@ -198,6 +200,30 @@ impl Client {
         body: &Body<'_>,
         step: &str,
     ) -> Result<Response<ureq::Body>, ImageError> {
+        let mut attempt = 0;
+        loop {
+            match self.send_once(method, url, headers, body, step)? {
+                Ok(resp) => return Ok(resp),
+                Err(e) if attempt < 2 && transient(&e) => {
+                    attempt += 1;
+                    debug!(registry = %self.registry, step, error = %e, attempt, "retrying request");
+                    std::thread::sleep(Duration::from_millis(200 * attempt));
+                }
+                Err(e) => return Err(self.error(step, e.to_string())),
+            }
+        }
+    }
+
+    /// One attempt: the outer error is ours (bad request, unreadable file), the inner one the
+    /// transport's.
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body<'_>,
+        step: &str,
+    ) -> Result<Result<Response<ureq::Body>, ureq::Error>, ImageError> {
         let mut b = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -206,15 +232,14 @@ impl Client {
             b = b.header("authorization", auth);
         }
         let err = |e: http::Error| self.error(step, e.to_string());
-        let result = match body {
+        Ok(match body {
             Body::Empty => self.agent.run(b.body(()).map_err(err)?),
             Body::Bytes(data) => self.agent.run(b.body(*data).map_err(err)?),
             Body::File(path) => {
                 let f = File::open(path).map_err(ImageError::io("open blob", *path))?;
                 self.agent.run(b.body(f).map_err(err)?)
             }
-        };
-        result.map_err(|e| self.error(step, e.to_string()))
+        })
     }
 
     /// The `Authorization` header value answering `challenge`.
@@ -367,6 +392,17 @@ impl Client {
             retries: 0,
         }
     }
+}
+
+/// Whether a transport error is worth another try.
+fn transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Protocol(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Timeout(_)
+    )
 }
 
 /// A response header as a string.
