@@ -62,6 +62,11 @@ fn import_and_get_by_every_name() {
     ] {
         assert_eq!(store.get(name).unwrap().id, img.id, "lookup by {name}");
     }
+    let e = store.get(&hex[..3]).unwrap_err();
+    assert!(
+        matches!(e, ImageError::NotFound(_)),
+        "3-digit prefixes are too short: {e}"
+    );
     assert_eq!(store.list().unwrap(), vec![img]);
 }
 
@@ -177,13 +182,13 @@ fn tag_list_and_remove_like_docker() {
 fn removing_the_last_tag_deletes_the_image_but_not_shared_layers() {
     let d = tempdir("store-rm2");
     let store = ImageStore::open(d.path()).unwrap();
-    let a = store.import(&busybox_bytes()[..], "a").unwrap();
-    let b = store.import(&busybox_bytes()[..], "b").unwrap();
-    let out = store.remove("a", false, &|_| false).unwrap();
+    let a = store.import(&busybox_bytes()[..], "img-a").unwrap();
+    let b = store.import(&busybox_bytes()[..], "img-b").unwrap();
+    let out = store.remove("img-a", false, &|_| false).unwrap();
     assert_eq!(
         out,
         [
-            "Untagged: a:latest".to_string(),
+            "Untagged: img-a:latest".to_string(),
             format!("Deleted: {}", a.id)
         ]
     );
@@ -192,10 +197,10 @@ fn removing_the_last_tag_deletes_the_image_but_not_shared_layers() {
         "layer shared with b survives"
     );
     assert!(matches!(
-        store.remove("a", false, &|_| false),
+        store.remove("img-a", false, &|_| false),
         Err(ImageError::NotFound(_))
     ));
-    store.tag("b", "c").unwrap();
+    store.tag("img-b", "img-c").unwrap();
     let out = store.remove(&b.id, true, &|_| false).unwrap();
     assert_eq!(out.len(), 3, "{out:?}");
     assert_eq!(count(&d.path().join("layers")), 0);

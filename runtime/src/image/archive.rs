@@ -390,6 +390,7 @@ impl ImageStore {
             &doc,
             &mt,
             name.map(std::slice::from_ref).unwrap_or_default(),
+            None,
         )
     }
 
@@ -456,7 +457,7 @@ impl ImageStore {
                 .iter()
                 .map(|t| Reference::parse(t))
                 .collect::<Result<_, _>>()?;
-            let id = self.commit(&config, &manifest, OCI_MANIFEST, &names)?;
+            let id = self.commit(&config, &manifest, OCI_MANIFEST, &names, None)?;
             out.push(Loaded {
                 id,
                 references: names.iter().map(Reference::familiar).collect(),

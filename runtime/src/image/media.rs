@@ -28,8 +28,9 @@ pub fn is_manifest(mt: &str) -> bool {
     mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
 }
 
-/// The media type a manifest document declares, or `fallback` when it declares none (OCI
-/// makes the field optional): an index has `manifests`, a manifest `layers`.
+/// The media type of a manifest document: the one it declares, else `fallback` (the
+/// `Content-Type` it came with) when that names a manifest or index, else what its shape says
+/// (an index has `manifests`, a manifest `layers`; OCI makes the field optional).
 pub fn sniff(doc: &[u8], fallback: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Probe {
@@ -38,19 +39,32 @@ pub fn sniff(doc: &[u8], fallback: &str) -> String {
         manifests: Option<serde_json::Value>,
         layers: Option<serde_json::Value>,
     }
-    match serde_json::from_slice::<Probe>(doc) {
-        Ok(Probe {
-            media_type: Some(mt),
-            ..
-        }) if !mt.is_empty() => mt,
-        Ok(Probe {
+    let probe = serde_json::from_slice::<Probe>(doc).ok();
+    if let Some(mt) = probe
+        .as_ref()
+        .and_then(|p| p.media_type.clone())
+        .filter(|m| !m.is_empty())
+    {
+        return mt;
+    }
+    let fallback = fallback.split(';').next().unwrap_or("").trim();
+    if is_index(fallback) || is_manifest(fallback) {
+        return fallback.to_string();
+    }
+    match probe {
+        Some(Probe {
             manifests: Some(_), ..
         }) => OCI_INDEX.to_string(),
-        Ok(Probe {
+        Some(Probe {
             layers: Some(_), ..
         }) => OCI_MANIFEST.to_string(),
         _ => fallback.to_string(),
     }
+}
+
+/// The `Accept` header for manifests: every type berth can use.
+pub fn manifest_accept() -> String {
+    [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(", ")
 }
 
 /// The OCI layer media type of a Docker (or OCI) one.

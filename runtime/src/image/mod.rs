@@ -24,13 +24,19 @@
 //! - [`digest`]: hashing readers and compression detection.
 //! - [`media`]: manifest, index, config and layer media types; platform choice.
 //! - `archive`: [`ImageStore::save`] and [`ImageStore::load`] of OCI and Docker archives.
+//! - `registry`, `auth`, `pull`, `push`: the OCI distribution API ([`ImageStore::pull`],
+//!   [`ImageStore::push`], [`ImageStore::login`]).
 
 mod archive;
+mod auth;
 pub mod config;
 pub mod digest;
 mod layer;
 pub mod media;
+mod pull;
+mod push;
 pub mod reference;
+mod registry;
 mod store;
 mod sys;
 pub mod unpack;
@@ -39,8 +45,11 @@ use std::io;
 use std::path::PathBuf;
 
 pub use archive::{ArchiveFormat, Loaded};
+pub use auth::Credentials;
 pub use config::{ConfigFile, Healthcheck, ImageConfig};
+pub use pull::{Progress, ProgressFn, TransferState};
 pub use reference::{Reference, ReferenceError};
+pub use registry::RegistryOptions;
 pub use store::ImageStore;
 
 use crate::fsutil::FsError;
@@ -124,6 +133,18 @@ pub enum ImageError {
     },
     #[error(transparent)]
     State(#[from] FsError),
+    #[error("registry {registry}: {step}: {reason}")]
+    Registry {
+        registry: String,
+        step: String,
+        reason: String,
+    },
+    #[error("registry {registry}: {step}: unauthorized: {reason}")]
+    Unauthorized {
+        registry: String,
+        step: String,
+        reason: String,
+    },
 }
 
 impl ImageError {

@@ -18,6 +18,10 @@ use super::layer::{add_layer, put_blob, read_layer, remove_any, write_atomic, Ex
 use super::media::OCI_MANIFEST;
 use super::{Image, ImageError, Reference};
 
+/// Shortest id prefix accepted for a lookup, so a short name like `a` or `cafe` that is not
+/// an image does not silently match some image id.
+const MIN_ID_PREFIX: usize = 4;
+
 /// The content-addressed image store rooted at one directory. Cheap to share behind an `Arc`;
 /// every method is safe to call from several threads (and processes) at once.
 #[derive(Debug)]
@@ -48,6 +52,9 @@ pub(super) struct ImageRecord {
     pub manifest: BlobRef,
     /// Bytes of file content over all layers.
     pub size: u64,
+    /// `registry/repository` the image was pulled from or pushed to (blob mounts use them).
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 impl ImageStore {
@@ -78,7 +85,7 @@ impl ImageStore {
     }
 
     /// The image named by a reference (`busybox`, `host:5000/a/b:tag`, `name@sha256:...`),
-    /// a full id (`sha256:HEX`) or a unique id prefix.
+    /// a full id (`sha256:HEX`) or a unique id prefix of at least 4 hex digits.
     pub fn get(&self, reference_or_id: &str) -> Result<Image, ImageError> {
         let idx = self.read_index()?;
         let id = self.resolve(reference_or_id, &idx)?;
@@ -140,6 +147,7 @@ impl ImageStore {
             &manifest,
             OCI_MANIFEST,
             std::slice::from_ref(&reference),
+            None,
         )?;
         info!(image = %id, reference = %reference, "imported image");
         self.get(&id)
@@ -245,6 +253,7 @@ impl ImageStore {
         manifest: &[u8],
         manifest_media_type: &str,
         references: &[Reference],
+        source: Option<&str>,
     ) -> Result<String, ImageError> {
         let cfg: ConfigFile =
             serde_json::from_slice(config).map_err(|source| ImageError::Json {
@@ -257,6 +266,8 @@ impl ImageStore {
         }
         let id = put_blob(&self.layout, config)?;
         let manifest_digest = put_blob(&self.layout, manifest)?;
+        let mut sources = self.read_record(&id).map(|r| r.sources).unwrap_or_default();
+        sources.extend(source.map(str::to_string).filter(|s| !sources.contains(s)));
         let record = ImageRecord {
             id: id.clone(),
             manifest: BlobRef {
@@ -265,6 +276,7 @@ impl ImageStore {
                 size: manifest.len() as u64,
             },
             size,
+            sources,
         };
         let data = serde_json::to_vec_pretty(&record).map_err(|source| ImageError::Json {
             what: "image record".to_string(),
@@ -280,6 +292,37 @@ impl ImageStore {
             })?;
         }
         Ok(id)
+    }
+
+    /// Records that image `id` is in `source` (`registry/repository`) as `digest_ref`.
+    pub(super) fn add_source(
+        &self,
+        id: &str,
+        source: &str,
+        digest_ref: &Reference,
+    ) -> Result<(), ImageError> {
+        self.update_index(|idx| {
+            let mut record = self.read_record(id)?;
+            if !record.sources.iter().any(|s| s == source) {
+                record.sources.push(source.to_string());
+                let data =
+                    serde_json::to_vec_pretty(&record).map_err(|source| ImageError::Json {
+                        what: "image record".to_string(),
+                        source,
+                    })?;
+                write_atomic(&self.layout, &self.layout.image(id)?, &data)?;
+            }
+            idx.references
+                .insert(digest_ref.to_string(), id.to_string());
+            Ok(())
+        })
+    }
+
+    /// Whether the layer `diff_id` is unpacked and its blob `digest` stored.
+    pub(super) fn has_layer_blob(&self, diff_id: &str, digest: &str) -> bool {
+        let layer = self.layout.layer(diff_id).map(|p| p.join("layer.json"));
+        let blob = self.layout.blob(digest);
+        matches!((layer, blob), (Ok(l), Ok(b)) if l.exists() && b.exists())
     }
 
     pub(super) fn resolve(&self, s: &str, idx: &Index) -> Result<String, ImageError> {
@@ -299,7 +342,7 @@ impl ImageStore {
             }
         }
         let prefix = s.strip_prefix("sha256:").unwrap_or(s);
-        if !prefix.is_empty()
+        if prefix.len() >= MIN_ID_PREFIX
             && prefix.len() < 64
             && prefix
                 .bytes()

@@ -2,6 +2,8 @@
 //! tar writer produces), busybox rootfs tarballs and unique temporary roots.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
