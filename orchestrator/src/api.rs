@@ -82,6 +82,34 @@ pub struct CreateContainer {
     pub stop_timeout: Option<u64>,
     pub rlimits: Vec<Rlimit>,
     pub sysctls: BTreeMap<String, String>,
+    /// `no`, `always`, `on-failure[:N]` or `unless-stopped`.
+    pub restart: String,
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// A health check as the engine runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// argv run inside the container (`CMD-SHELL x` arrives as `["/bin/sh", "-c", "x"]`).
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+    pub start_interval_ms: u64,
+}
+
+/// Health of a container with a health check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    /// Output of the last check.
+    pub last_output: String,
+    pub last_exit_code: Option<i32>,
 }
 
 /// Answer to a create.
@@ -129,6 +157,16 @@ pub struct ContainerState {
     pub auto_remove: bool,
     #[serde(default)]
     pub restart_count: u32,
+    /// Restart policy (`no`, `always`, `on-failure[:N]`, `unless-stopped`).
+    #[serde(default)]
+    pub restart: String,
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+    #[serde(default)]
+    pub health: Option<Health>,
+    /// Stopped by the user (`stop`, `kill`): restart policies leave it alone.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// `GET /containers/{id}/json`.

@@ -128,9 +128,10 @@ impl Runtime {
         Cgroup::open(&self.layout, &format!("{}/{id}", self.cgroup_base))
     }
 
-    /// Creates a container's directory and writes its spec.
+    /// Creates a container's directory and writes its spec (durably unless `durable` is false:
+    /// containers removed at exit need not survive a host crash).
     #[instrument(skip(self, spec), fields(container = %spec.id))]
-    pub fn create(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+    pub fn create(&self, spec: &ContainerSpec, durable: bool) -> Result<(), RuntimeError> {
         let dir = self.container_dir(&spec.id);
         let io = |step| {
             move |source| RuntimeError::Io {
@@ -142,7 +143,7 @@ impl Runtime {
         for sub in ["upper", "work", "rootfs"] {
             fs::create_dir_all(dir.join(sub)).map_err(io("create container dirs"))?;
         }
-        crate::fsutil::write_json(&dir.join("spec.json"), spec).map_err(|source| {
+        crate::fsutil::write_json_with(&dir.join("spec.json"), spec, durable).map_err(|source| {
             let _ = fs::remove_dir_all(&dir);
             RuntimeError::State {
                 id: spec.id.clone(),
@@ -238,6 +239,15 @@ impl Runtime {
         Ok(starting)
     }
 
+    /// Deletes what an interrupted removal left in the trash.
+    pub fn empty_trash(&self) {
+        for e in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".trash-") {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// Removes this root's parent cgroup (`berth/<root id>`) once no container uses it.
     pub fn remove_cgroup_base(&self) -> Result<(), RuntimeError> {
         Cgroup::open(&self.layout, &self.cgroup_base)
@@ -268,30 +278,22 @@ impl Runtime {
         if let Err(e) = self.release(id) {
             errors.push(e);
         }
+        // Rename into the trash first (atomic: the container is gone at once), then delete the
+        // files off the caller's path.
         let dir = self.container_dir(id);
-        let mut last = None;
-        for _ in 0..50 {
-            match fs::remove_dir_all(&dir) {
-                Ok(()) => {
-                    last = None;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    last = None;
-                    break;
-                }
-                Err(e) => {
-                    last = Some(e);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+        let trash = self.dir.join(format!(".trash-{id}"));
+        match fs::rename(&dir, &trash) {
+            Ok(()) => {
+                std::thread::spawn(move || {
+                    let _ = fs::remove_dir_all(&trash);
+                });
             }
-        }
-        if let Some(source) = last {
-            errors.push(RuntimeError::Io {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => errors.push(RuntimeError::Io {
                 id: id.to_string(),
                 step: "remove container dir",
                 source,
-            });
+            }),
         }
         if errors.is_empty() {
             Ok(())

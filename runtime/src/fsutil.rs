@@ -31,6 +31,17 @@ pub enum FsError {
 /// Writes `data` to `path` atomically: a temporary file in the same directory is written and
 /// fsynced, renamed over `path`, and the directory is fsynced.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    write_with(path, data, true)
+}
+
+/// Like [`write_atomic`] without the fsyncs: atomic against a crash of the process (readers
+/// see the old or the new content), not against a crash of the host. For state that is
+/// worthless after a reboot (containers removed when they exit).
+pub fn write_atomic_volatile(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    write_with(path, data, false)
+}
+
+fn write_with(path: &Path, data: &[u8], durable: bool) -> Result<(), FsError> {
     let err = |source| FsError::Write {
         path: path.to_path_buf(),
         source,
@@ -43,25 +54,34 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), FsError> {
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(err)?;
     f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)?;
+    if durable {
+        f.sync_all().map_err(err)?;
+    }
     drop(f);
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
         err(e)
     })?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), FsError> {
+    write_json_with(path, value, true)
+}
+
+/// Serialises `value` as JSON and writes it atomically, durably when `durable`.
+pub fn write_json_with<T: serde::Serialize>(path: &Path, value: &T, durable: bool) -> Result<(), FsError> {
     let data = serde_json::to_vec_pretty(value).map_err(|e| FsError::Write {
         path: path.to_path_buf(),
         source: io::Error::other(e),
     })?;
-    write_atomic(path, &data)
+    write_with(path, &data, durable)
 }
 
 /// Reads and parses a JSON file.

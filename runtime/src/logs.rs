@@ -2,12 +2,15 @@
 //! per line of output, written by the init, capped in size with rotation, read and followed by
 //! the engine.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::LogConfig;
@@ -46,9 +49,13 @@ pub enum LogError {
     },
 }
 
-/// Appends entries to a log file, rotating it at the configured size.
+/// Appends entries to a log file, rotating it at the configured size. Files are opened and
+/// renamed relative to a handle on their directory, so the writer keeps working after the
+/// init has pivoted away from the host's root.
 pub struct Writer {
     path: PathBuf,
+    dir: OwnedFd,
+    name: String,
     file: File,
     size: u64,
     cfg: LogConfig,
@@ -58,10 +65,27 @@ pub struct Writer {
 impl Writer {
     /// Opens (creates) the log file for appending.
     pub fn open(path: &Path, cfg: LogConfig) -> Result<Self, LogError> {
-        let file = open_append(path)?;
+        let oerr = |source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir_path = path.parent().unwrap_or(Path::new("."));
+        let dir = nix::fcntl::open(
+            dir_path,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| oerr(io::Error::from(e)))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = open_append_at(&dir, &name).map_err(oerr)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Self {
             path: path.to_path_buf(),
+            dir,
+            name,
             file,
             size,
             cfg,
@@ -116,11 +140,13 @@ impl Writer {
         if n == 0 {
             self.file.set_len(0).map_err(|e| self.werr(e))?;
         } else {
+            let name = |i: u32| format!("{}.{i}", self.name);
             for i in (1..n).rev() {
-                let _ = fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1));
+                let _ = nix::fcntl::renameat(&self.dir, name(i).as_str(), &self.dir, name(i + 1).as_str());
             }
-            fs::rename(&self.path, rotated(&self.path, 1)).map_err(|e| self.werr(e))?;
-            self.file = open_append(&self.path)?;
+            nix::fcntl::renameat(&self.dir, self.name.as_str(), &self.dir, name(1).as_str())
+                .map_err(|e| self.werr(io::Error::from(e)))?;
+            self.file = open_append_at(&self.dir, &self.name).map_err(|e| self.werr(e))?;
         }
         self.size = 0;
         Ok(())
@@ -134,15 +160,30 @@ impl Writer {
     }
 }
 
-fn open_append(path: &Path) -> Result<File, LogError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| LogError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+fn open_append_at(dir: &OwnedFd, name: &str) -> io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o640),
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Writes `data` to `name` inside the directory `dir` atomically (temporary file, rename).
+pub fn write_at(dir: &OwnedFd, name: &str, data: &[u8]) -> io::Result<()> {
+    let tmp = format!(".{name}.tmp");
+    let fd = nix::fcntl::openat(
+        dir,
+        tmp.as_str(),
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    let mut f = File::from(fd);
+    f.write_all(data)?;
+    f.sync_all()?;
+    nix::fcntl::renameat(dir, tmp.as_str(), dir, name)?;
+    Ok(())
 }
 
 fn rotated(path: &Path, i: u32) -> PathBuf {

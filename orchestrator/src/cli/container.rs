@@ -172,6 +172,9 @@ pub struct RunArgs {
     tmpfs: Vec<String>,
     #[arg(long)]
     sysctl: Vec<String>,
+    /// Restart policy: no, always, on-failure[:N], unless-stopped.
+    #[arg(long, default_value = "no")]
+    restart: String,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -345,6 +348,8 @@ impl RunArgs {
             stop_timeout: self.stop_timeout,
             rlimits,
             sysctls: kv(&self.sysctl, "sysctl")?,
+            restart: self.restart.clone(),
+            healthcheck: None,
         })
     }
 }

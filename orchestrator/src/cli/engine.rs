@@ -59,7 +59,9 @@ pub fn run(root: &Path) -> anyhow::Result<u8> {
                 _ = int.recv() => {}
             }
         };
+        let restarter = tokio::spawn(crate::engine::restart::run(engine.clone()));
         server::run(listener, engine.clone(), shutdown).await;
+        restarter.abort();
         engine.shutdown().await;
         let running = engine.all().iter().any(|c| {
             matches!(

@@ -2,11 +2,18 @@
 
 mod config;
 mod container;
+mod down;
 mod engine;
 mod image;
 mod network;
 mod port;
+mod logs;
+mod ps;
 mod units;
+mod up;
+mod volume;
+
+pub use units::parse_bytes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +72,21 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
+    /// Create and start the project's containers, converging to the compose file.
+    Up(up::UpArgs),
+    /// Stop and remove the project's containers and networks (and volumes with -v).
+    Down(down::DownArgs),
+    /// Set the number of replicas of services.
+    Scale(up::ScaleArgs),
+    /// List the project's containers.
+    Ps(ps::PsArgs),
+    /// Show the project's output.
+    Logs(logs::LogsArgs),
+    /// List projects.
+    Ls(ps::LsArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -84,6 +106,13 @@ pub fn main() -> ExitCode {
         Command::Container(cmd) => block_on(container::run(&root, cmd)),
         Command::Image(cmd) => block_on(image::run(&root, cmd)),
         Command::Network(cmd) => block_on(network::run(&root, cmd)),
+        Command::Volume(cmd) => block_on(volume::run(&root, cmd)),
+        Command::Up(args) => block_on(up::run(&root, &cli.project, args)),
+        Command::Down(args) => block_on(down::run(&root, &cli.project, args)),
+        Command::Scale(args) => block_on(up::scale(&root, &cli.project, args)),
+        Command::Ps(args) => block_on(ps::run(&root, &cli.project, args)),
+        Command::Logs(args) => block_on(logs::run(&root, &cli.project, args)),
+        Command::Ls(args) => block_on(ps::ls(&root, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -153,13 +153,18 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         finished_at: None,
         auto_remove: req.auto_remove,
         restart_count: 0,
+        restart: if req.restart.is_empty() { "no".into() } else { req.restart.clone() },
+        healthcheck: req.healthcheck.clone(),
+        health: None,
+        stopped_by_user: false,
     };
     let dir = engine.runtime.container_dir(&id);
     let c = Arc::new(Container::new(spec.clone(), dir, state));
     engine.insert(c.clone())?;
     let e = engine.clone();
+    let durable = !req.auto_remove;
     let res = blocking(move || {
-        e.runtime.create(&spec)?;
+        e.runtime.create(&spec, durable)?;
         Ok(())
     })
     .await
@@ -230,10 +235,15 @@ pub async fn start(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<(), Engin
         s.oom_killed = false;
         s.started_at = Some(runtime::logs::now_rfc3339());
         s.finished_at = None;
+        s.stopped_by_user = false;
+        s.health = None;
     })?;
     info!(container = %c.id, pid, "started");
-    networks::announce(engine, c).await;
+    if c.state().healthcheck.is_none() {
+        networks::announce(engine, c).await;
+    }
     spawn_monitor(engine.clone(), c.clone(), fd, true);
+    super::health::spawn(engine.clone(), c.clone());
     Ok(())
 }
 
@@ -287,12 +297,14 @@ async fn on_exit(
         warn!(container = %c.id, error = %e, "persist exit");
     }
     info!(container = %c.id, code, oom, "exited");
-    c.exits.send_modify(|n| *n += 1);
+    // An auto-removed container is gone before anyone waiting hears that it exited.
     if c.state().auto_remove {
         if let Err(e) = remove(engine, c, true).await {
             warn!(container = %c.id, error = %e, "auto-remove");
         }
     }
+    c.exits.send_modify(|n| *n += 1);
+    engine.exited.notify_one();
 }
 
 /// Waits until the container is not running; returns its exit code.
@@ -339,6 +351,7 @@ pub async fn stop(
     timeout: Option<u64>,
 ) -> Result<(), EngineError> {
     let _op = c.op.lock().await;
+    c.update(|s| s.stopped_by_user = true)?;
     if c.pidfd().is_none() {
         return Ok(());
     }
@@ -501,6 +514,7 @@ async fn adopt(engine: &Arc<Engine>, c: &Arc<Container>, state: &ContainerState)
             c.set_pidfd(Some(fd.clone()));
             info!(container = %c.id, "re-adopted running container");
             spawn_monitor(engine.clone(), c.clone(), fd, false);
+            super::health::spawn(engine.clone(), c.clone());
         }
         None => on_exit(engine, c, None).await,
     }

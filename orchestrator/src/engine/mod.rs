@@ -10,17 +10,30 @@
 //! - [`networks`]: the engine's netd handle, network operations and the network part of a
 //!   container's lifecycle.
 //! - [`record`]: a container's persisted record and its in-memory handle.
+//! - [`projects`]: compose projects: desired and observed state, `up`, `down`, `scale`.
+//! - [`translate`]: a service replica as a container request (pure).
+//! - [`executor`]: runs a plan with the parallelism its dependencies allow.
+//! - [`health`]: health checks run inside containers on their interval.
+//! - [`restart`]: restart policies with capped exponential backoff.
+//! - [`volumes`]: named volumes.
 //!
 //! State on disk is the truth: `<root>/containers/<id>/{spec.json,state.json}` are written
 //! atomically, and a restarted engine finds every container (running ones are re-adopted through
 //! a pidfd of their init, checked against its start time).
 
 pub mod containers;
+pub mod executor;
+pub mod health;
 pub mod images;
 pub mod networks;
+pub mod project_routes;
+pub mod projects;
 pub mod record;
 pub mod routes;
+pub mod restart;
 pub mod server;
+pub mod translate;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +84,9 @@ pub struct Engine {
     /// The network layer (netd under `<root>/net`).
     pub net: networks::NetLayer,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
+    project_locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Wakes the restart loop when a container exits.
+    pub exited: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,7 +116,10 @@ impl Engine {
             images,
             net,
             containers: Mutex::new(BTreeMap::new()),
+            project_locks: Mutex::new(BTreeMap::new()),
+            exited: tokio::sync::Notify::new(),
         });
+        engine.runtime.empty_trash();
         containers::load_all(&engine).await;
         let live: Vec<String> = engine
             .all()
@@ -116,6 +135,18 @@ impl Engine {
     /// containers and their networks keep running.
     pub async fn shutdown(&self) {
         networks::shutdown(self).await;
+    }
+
+    /// Serialises `up`/`down`/`scale` of one project.
+    pub async fn project_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .project_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        m.lock_owned().await
     }
 
     /// All containers, by id.

@@ -64,7 +64,8 @@ impl Container {
     pub fn update(&self, f: impl FnOnce(&mut ContainerState)) -> Result<(), EngineError> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut st);
-        runtime::fsutil::write_json(&self.dir.join("state.json"), &*st)
+        let durable = !st.auto_remove;
+        runtime::fsutil::write_json_with(&self.dir.join("state.json"), &*st, durable)
             .map_err(|e| EngineError::Internal(format!("container {}: {e}", self.id)))
     }
 

@@ -33,7 +33,7 @@ fn full(status: StatusCode, bytes: Vec<u8>, json: bool) -> Response<Body> {
     r
 }
 
-fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response<Body> {
+pub(super) fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response<Body> {
     match serde_json::to_vec(v) {
         Ok(b) => full(status, b, true),
         Err(e) => error(EngineError::Internal(format!("encode answer: {e}"))),
@@ -57,7 +57,7 @@ fn error(e: EngineError) -> Response<Body> {
     )
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
@@ -71,7 +71,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn stream(rx: mpsc::Receiver<Vec<u8>>) -> Response<Body> {
+pub(super) fn stream(rx: mpsc::Receiver<Vec<u8>>) -> Response<Body> {
     let s = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -124,7 +124,7 @@ fn flag(q: &HashMap<String, String>, k: &str) -> bool {
     q.get(k).is_some_and(|v| v == "1" || v == "true")
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn body_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, EngineError> {
     let bytes = req
@@ -317,6 +317,8 @@ async fn follow_logs(
 ) {
     let path = c.dir.join("log.json");
     let mut rx = c.exits.subscribe();
+    let gen0 = *rx.borrow_and_update();
+    let was_running = matches!(c.status(), Status::Running | Status::Paused);
     let mut follower = if follow && tail.is_none() {
         runtime::logs::Follower::at_start(&path)
     } else {
@@ -330,7 +332,9 @@ async fn follow_logs(
     };
     if follow {
         loop {
-            let done = !matches!(c.status(), Status::Running | Status::Paused);
+            // Done once it stopped running and, if it ran when we started, its exit has been
+            // fully handled (auto-removal included).
+            let done = !matches!(c.status(), Status::Running | Status::Paused) && (!was_running || *rx.borrow() != gen0);
             for e in follower.poll() {
                 if tx.send(entry_frame(&e)).await.is_err() {
                     return;

@@ -65,6 +65,9 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 struct App {
+    /// The container's directory on the host, opened before `pivot_root` made its path
+    /// unreachable: `exit.json` is written through it.
+    dir: OwnedFd,
     pid: Pid,
     out: File,
     err: File,
@@ -86,7 +89,7 @@ fn init_main(dir: &Path) -> i32 {
         Ok(app) => {
             let _ = writer.write_all(b"ok\n");
             drop(writer);
-            supervise(dir, app)
+            supervise(app)
         }
         Err(msg) => {
             let _ = writer.write_all(format!("err {}\n", msg.replace('\n', " ")).as_bytes());
@@ -111,6 +114,12 @@ fn setup(dir: &Path, ctl: File) -> Result<App, String> {
         .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
     let log =
         logs::Writer::open(&dir.join("log.json"), spec.log.clone()).map_err(|e| e.to_string())?;
+    let dir_fd = nix::fcntl::open(
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {e}", dir.display()))?;
     rootfs::prepare(&spec, dir).map_err(|e| e.to_string())?;
     nix::unistd::sethostname(&spec.hostname).map_err(|e| format!("sethostname: {e}"))?;
     let ids = user::resolve(Path::new("/"), &spec.user).map_err(|e| e.to_string())?;
@@ -169,6 +178,7 @@ fn setup(dir: &Path, ctl: File) -> Result<App, String> {
                 return Err(report);
             }
             Ok(App {
+                dir: dir_fd,
                 pid: Pid::from_raw(pid),
                 out: File::from(out_r),
                 err: File::from(err_r),
@@ -191,7 +201,7 @@ fn stdio(out: &OwnedFd, err: &OwnedFd) -> Result<(), String> {
     Ok(())
 }
 
-fn supervise(dir: &Path, mut app: App) -> i32 {
+fn supervise(mut app: App) -> i32 {
     let mut code: Option<i32> = None;
     let mut open = [true, true];
     let mut buf = vec![0u8; 64 * 1024];
@@ -252,7 +262,11 @@ fn supervise(dir: &Path, mut app: App) -> i32 {
         exit_code: exit,
         finished_at: logs::now_rfc3339(),
     };
-    let _ = crate::fsutil::write_json(&dir.join("exit.json"), &record);
+    if let Ok(data) = serde_json::to_vec(&record) {
+        if let Err(e) = logs::write_at(&app.dir, "exit.json", &data) {
+            eprintln!("berth-init: write exit.json: {e}");
+        }
+    }
     exit
 }
 

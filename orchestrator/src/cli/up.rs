@@ -1,0 +1,141 @@
+//! `berth up` and `berth scale`: send the loaded project to the engine, which plans and
+//! converges; print its progress. Without `-d`, attach to every replica's output afterwards.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use hyper::Method;
+
+use super::{logs, ProjectArgs};
+use crate::client::Client;
+use crate::compose::{self, LoadOptions};
+use crate::engine::projects::{UpFlags, UpRequest};
+
+/// Flags of `berth up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Detached: return once the project is converged.
+    #[arg(short, long)]
+    detach: bool,
+    /// Wait for services to be running/healthy (one-shots completed); implies -d.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds --wait may take.
+    #[arg(long)]
+    wait_timeout: Option<u64>,
+    #[arg(long)]
+    force_recreate: bool,
+    #[arg(long)]
+    no_recreate: bool,
+    /// Don't start linked services.
+    #[arg(long)]
+    no_deps: bool,
+    /// Remove containers of services not in the compose file.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// SERVICE=N; repeatable.
+    #[arg(long)]
+    scale: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Parallel operations at most.
+    #[arg(long, default_value_t = 0)]
+    parallel: usize,
+    /// Accepted: images are used as they are in the store (`build` has its own issue).
+    #[arg(long)]
+    no_build: bool,
+    /// `never` is what berth does: no registry is contacted by `up`.
+    #[arg(long)]
+    pull: Option<String>,
+    #[arg(long)]
+    no_color: bool,
+    services: Vec<String>,
+}
+
+/// Parses `SERVICE=N` pairs.
+pub fn parse_scale(items: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
+    items
+        .iter()
+        .map(|s| {
+            let (k, v) = s
+                .split_once('=')
+                .with_context(|| format!("invalid scale {s:?}: expected SERVICE=N"))?;
+            let n: u32 = v.parse().with_context(|| format!("invalid scale {s:?}: {v} is not a number"))?;
+            Ok((k.to_string(), n))
+        })
+        .collect()
+}
+
+/// Loads the project from the global flags, printing its warnings.
+pub fn load(project: &ProjectArgs) -> anyhow::Result<compose::Project> {
+    let opts = LoadOptions::from_args(project).context("read the current directory")?;
+    let p = compose::load(&opts)?;
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(p)
+}
+
+fn print_frame(stream: u8, data: &[u8]) {
+    use std::io::Write;
+    if stream == crate::api::STDERR {
+        let _ = std::io::stderr().write_all(data);
+    } else {
+        let _ = std::io::stdout().write_all(data);
+    }
+}
+
+/// Sends a streamed project operation and returns its exit code.
+pub async fn send(client: &Client, path: &str, body: &impl serde::Serialize) -> anyhow::Result<u8> {
+    let code = client.stream(Method::POST, path, Some(body), print_frame).await?;
+    Ok(code.unwrap_or(1).clamp(0, 255) as u8)
+}
+
+/// Runs `berth up`.
+pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Result<u8> {
+    if let Some(p) = args.pull.as_deref().filter(|p| *p != "never" && *p != "missing") {
+        bail!("up --pull {p}: not supported yet: berth's up uses the images in its store (use `berth image pull`)");
+    }
+    let loaded = load(project)?;
+    let name = loaded.name.clone();
+    let flags = UpFlags {
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        remove_orphans: args.remove_orphans,
+        no_deps: args.no_deps,
+        services: args.services.clone(),
+        scale: parse_scale(&args.scale)?,
+        dry_run: args.dry_run,
+        wait: args.wait,
+        wait_timeout: args.wait_timeout,
+        parallel: args.parallel,
+    };
+    let client = Client::connect(root).await?;
+    let req = UpRequest { project: loaded, flags };
+    let code = send(&client, &format!("/projects/{name}/up"), &req).await?;
+    if code != 0 || args.detach || args.wait || args.dry_run {
+        return Ok(code);
+    }
+    logs::attach(&client, &name, &args.services, !args.no_color).await
+}
+
+/// Flags of `berth scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// SERVICE=N pairs.
+    #[arg(required = true)]
+    pairs: Vec<String>,
+}
+
+/// Runs `berth scale`.
+pub async fn scale(root: &Path, project: &ProjectArgs, args: ScaleArgs) -> anyhow::Result<u8> {
+    let name = match &project.project_name {
+        Some(n) => n.clone(),
+        None => load(project)?.name,
+    };
+    let client = Client::connect(root).await?;
+    send(&client, &format!("/projects/{name}/scale"), &parse_scale(&args.pairs)?).await
+}
