@@ -45,7 +45,12 @@ impl<'a> Project<'a> {
 
     fn file(&self) -> &str {
         let p: &Path = self.dir.path();
-        Box::leak(p.join("compose.yaml").display().to_string().into_boxed_str())
+        Box::leak(
+            p.join("compose.yaml")
+                .display()
+                .to_string()
+                .into_boxed_str(),
+        )
     }
 
     fn ok(&self, rest: &[&str]) -> String {
@@ -117,13 +122,20 @@ fn up_is_idempotent_recreates_only_what_changed_scales_and_down_removes_everythi
     let ps = p.ps();
     let running = |svc: &str| {
         ps.iter()
-            .filter(|c| c["config"]["labels"]["com.docker.compose.service"] == svc && c["state"]["status"] == "running")
+            .filter(|c| {
+                c["config"]["labels"]["com.docker.compose.service"] == svc
+                    && c["state"]["status"] == "running"
+            })
             .count()
     };
     assert_eq!((running("db"), running("api"), running("web")), (1, 3, 1));
     let seed: Vec<_> = ps.iter().filter(|c| c["name"] == "stack1-seed-1").collect();
     assert_eq!(seed[0]["state"]["exit_code"], 0);
-    assert_eq!(p.ok(&["ps", "--services"]).lines().count(), 3, "running services only");
+    assert_eq!(
+        p.ok(&["ps", "--services"]).lines().count(),
+        3,
+        "running services only"
+    );
     let db = r.inspect("stack1-db-1");
     assert_eq!(db["state"]["health"]["status"], "healthy");
     let out = r.ok(&["container", "exec", "stack1-api-2", "cat", "/data/seed.txt"]);
@@ -140,20 +152,43 @@ fn up_is_idempotent_recreates_only_what_changed_scales_and_down_removes_everythi
     assert_eq!(p.ids("web"), before.2, "web untouched");
     let api = p.ids("api");
     assert_eq!(api.len(), 3);
-    assert!(api.iter().all(|id| !before.1.contains(id)), "every api replica recreated");
-    let out = r.ok(&["container", "exec", "stack1-api-1", "sh", "-c", "echo $MODE"]);
+    assert!(
+        api.iter().all(|id| !before.1.contains(id)),
+        "every api replica recreated"
+    );
+    let out = r.ok(&[
+        "container",
+        "exec",
+        "stack1-api-1",
+        "sh",
+        "-c",
+        "echo $MODE",
+    ]);
     assert_eq!(out, "two\n");
 
     p.ok(&["scale", "api=1"]);
-    let names: Vec<String> = p.ps().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
-    assert!(names.contains(&"stack1-api-1".to_string()) && !names.contains(&"stack1-api-3".to_string()), "{names:?}");
+    let names: Vec<String> = p
+        .ps()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"stack1-api-1".to_string()) && !names.contains(&"stack1-api-3".to_string()),
+        "{names:?}"
+    );
     p.ok(&["scale", "api=2"]);
-    assert!(p.ps().iter().any(|c| c["name"] == "stack1-api-2"), "numbers are reused");
+    assert!(
+        p.ps().iter().any(|c| c["name"] == "stack1-api-2"),
+        "numbers are reused"
+    );
 
     let out = p.ok(&["down"]);
     assert!(out.contains("Removed"), "{out}");
     assert!(p.ps().is_empty());
-    assert!(r.ok(&["volume", "ls", "-q"]).contains("stack1_shared"), "down keeps volumes");
+    assert!(
+        r.ok(&["volume", "ls", "-q"]).contains("stack1_shared"),
+        "down keeps volumes"
+    );
     p.ok(&["down", "-v"]);
     assert!(!r.ok(&["volume", "ls", "-q"]).contains("stack1_shared"));
     assert!(r.cgroup_dirs().is_empty());
@@ -179,12 +214,22 @@ services:
     );
     p.ok(&["up", "-d"]);
     wait_until("several restarts", 20, || {
-        r.inspect("crashy-crash-1")["state"]["restart_count"].as_u64().unwrap_or(0) >= 3
+        r.inspect("crashy-crash-1")["state"]["restart_count"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3
     });
     std::thread::sleep(Duration::from_secs(2));
-    let n = r.inspect("crashy-crash-1")["state"]["restart_count"].as_u64().unwrap();
-    assert!(n <= 8, "a crash loop backs off instead of spinning: {n} restarts");
-    let pid = r.inspect("crashy-keeper-1")["state"]["pid"].as_i64().unwrap();
+    let n = r.inspect("crashy-crash-1")["state"]["restart_count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        n <= 8,
+        "a crash loop backs off instead of spinning: {n} restarts"
+    );
+    let pid = r.inspect("crashy-keeper-1")["state"]["pid"]
+        .as_i64()
+        .unwrap();
     r.ok(&["container", "kill", "crashy-keeper-1"]);
     wait_until("the killed replica restarted", 10, || {
         let st = r.inspect("crashy-keeper-1");
@@ -192,7 +237,11 @@ services:
     });
     r.ok(&["container", "stop", "crashy-keeper-1"]);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(r.inspect("crashy-keeper-1")["state"]["status"], "exited", "a stopped container stays stopped");
+    assert_eq!(
+        r.inspect("crashy-keeper-1")["state"]["status"],
+        "exited",
+        "a stopped container stays stopped"
+    );
     p.ok(&["down"]);
 }
 
@@ -216,7 +265,12 @@ services:
     );
     let out = p.run(&["up", "-d"]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("dependency migrate did not complete successfully: exit code 3"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("dependency migrate did not complete successfully: exit code 3"),
+        "{}",
+        out.stderr
+    );
     p.ok(&["down"]);
     p.write(
         r#"
@@ -261,20 +315,42 @@ configs:
 "#,
     );
     std::fs::write(a.dir.path().join("token.txt"), "s3cret").unwrap();
-    let b = Project::new(&r, "projb", "services:\n  one:\n    image: bb:latest\n    command: [\"sleep\", \"3600\"]\n");
+    let b = Project::new(
+        &r,
+        "projb",
+        "services:\n  one:\n    image: bb:latest\n    command: [\"sleep\", \"3600\"]\n",
+    );
     a.ok(&["up", "-d"]);
     b.ok(&["up", "-d"]);
     assert_eq!(a.ps().len(), 2);
     assert_eq!(b.ps().len(), 1);
-    let out = r.ok(&["container", "exec", "proja-one-1", "sh", "-c", "cat /run/secrets/token; echo; cat /motd"]);
+    let out = r.ok(&[
+        "container",
+        "exec",
+        "proja-one-1",
+        "sh",
+        "-c",
+        "cat /run/secrets/token; echo; cat /motd",
+    ]);
     assert_eq!(out, "s3cret\nwelcome aboard");
-    let out = r.run(&["container", "exec", "proja-one-1", "sh", "-c", "echo x > /run/secrets/token"]);
+    let out = r.run(&[
+        "container",
+        "exec",
+        "proja-one-1",
+        "sh",
+        "-c",
+        "echo x > /run/secrets/token",
+    ]);
     assert_ne!(out.code, 0, "secrets are read-only");
     a.write("services:\n  one:\n    image: bb:latest\n    command: [\"sleep\", \"3600\"]\n");
     a.ok(&["up", "-d"]);
     assert_eq!(a.ps().len(), 2, "orphans stay without --remove-orphans");
     a.ok(&["up", "-d", "--remove-orphans"]);
-    let names: Vec<String> = a.ps().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = a
+        .ps()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, vec!["proja-one-1"]);
     a.ok(&["down"]);
     assert_eq!(b.ps().len(), 1, "the other project is untouched");

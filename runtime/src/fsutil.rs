@@ -76,7 +76,11 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), FsE
 }
 
 /// Serialises `value` as JSON and writes it atomically, durably when `durable`.
-pub fn write_json_with<T: serde::Serialize>(path: &Path, value: &T, durable: bool) -> Result<(), FsError> {
+pub fn write_json_with<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+    durable: bool,
+) -> Result<(), FsError> {
     let data = serde_json::to_vec_pretty(value).map_err(|e| FsError::Write {
         path: path.to_path_buf(),
         source: io::Error::other(e),

@@ -3,8 +3,8 @@
 //! the engine.
 
 use std::fs::{self, File};
-use std::os::fd::OwnedFd;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -142,7 +142,12 @@ impl Writer {
         } else {
             let name = |i: u32| format!("{}.{i}", self.name);
             for i in (1..n).rev() {
-                let _ = nix::fcntl::renameat(&self.dir, name(i).as_str(), &self.dir, name(i + 1).as_str());
+                let _ = nix::fcntl::renameat(
+                    &self.dir,
+                    name(i).as_str(),
+                    &self.dir,
+                    name(i + 1).as_str(),
+                );
             }
             nix::fcntl::renameat(&self.dir, self.name.as_str(), &self.dir, name(1).as_str())
                 .map_err(|e| self.werr(io::Error::from(e)))?;

@@ -15,7 +15,9 @@ use crate::client::Client;
 use crate::engine::translate::{NUMBER, SERVICE};
 
 const NONE: Option<&()> = None;
-const COLOURS: &[&str] = &["36", "33", "32", "35", "34", "91", "92", "93", "94", "95", "96"];
+const COLOURS: &[&str] = &[
+    "36", "33", "32", "35", "34", "91", "92", "93", "94", "95", "96",
+];
 
 /// Flags of `berth logs`.
 #[derive(Debug, Args)]
@@ -30,45 +32,78 @@ pub struct LogsArgs {
 }
 
 fn prefix(c: &ContainerInfo, colour: bool, width: usize) -> String {
-    let svc = c.config.labels.get(SERVICE).cloned().unwrap_or_else(|| c.name.clone());
-    let label = format!("{svc}-{}", c.config.labels.get(NUMBER).cloned().unwrap_or_default());
+    let svc = c
+        .config
+        .labels
+        .get(SERVICE)
+        .cloned()
+        .unwrap_or_else(|| c.name.clone());
+    let label = format!(
+        "{svc}-{}",
+        c.config.labels.get(NUMBER).cloned().unwrap_or_default()
+    );
     if colour {
-        let h = svc.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
-        format!("\x1b[{}m{label:<width$} |\x1b[0m ", COLOURS[h % COLOURS.len()])
+        let h = svc
+            .bytes()
+            .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+        format!(
+            "\x1b[{}m{label:<width$} |\x1b[0m ",
+            COLOURS[h % COLOURS.len()]
+        )
     } else {
         format!("{label:<width$} | ")
     }
 }
 
-async fn stream_one(client: Client, c: ContainerInfo, follow: bool, tail: Option<usize>, pfx: String) {
+async fn stream_one(
+    client: Client,
+    c: ContainerInfo,
+    follow: bool,
+    tail: Option<usize>,
+    pfx: String,
+) {
     let mut q = format!("?follow={}", u8::from(follow));
     if let Some(t) = tail {
         q.push_str(&format!("&tail={t}"));
     }
     let mut pending: Vec<u8> = Vec::new();
     let _ = client
-        .stream(Method::GET, &format!("/containers/{}/logs{q}", c.id), NONE, |stream, data| {
-            pending.extend_from_slice(data);
-            while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                let text = format!("{pfx}{}", String::from_utf8_lossy(&line));
-                if stream == api::STDERR {
-                    let _ = std::io::stderr().write_all(text.as_bytes());
-                } else {
-                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        .stream(
+            Method::GET,
+            &format!("/containers/{}/logs{q}", c.id),
+            NONE,
+            |stream, data| {
+                pending.extend_from_slice(data);
+                while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    let text = format!("{pfx}{}", String::from_utf8_lossy(&line));
+                    if stream == api::STDERR {
+                        let _ = std::io::stderr().write_all(text.as_bytes());
+                    } else {
+                        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
 }
 
 /// Streams the logs of a project's containers; with `follow`, also of replicas that appear
 /// later, until interrupted.
-pub async fn follow(client: &Client, project: &str, services: &[String], follow: bool, tail: Option<usize>, colour: bool) -> anyhow::Result<()> {
+pub async fn follow(
+    client: &Client,
+    project: &str,
+    services: &[String],
+    follow: bool,
+    tail: Option<usize>,
+    colour: bool,
+) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let list: Vec<ContainerInfo> = client.call(Method::GET, &format!("/projects/{project}/ps"), NONE).await?;
+        let list: Vec<ContainerInfo> = client
+            .call(Method::GET, &format!("/projects/{project}/ps"), NONE)
+            .await?;
         let width = list.iter().map(|c| c.name.len().min(24)).max().unwrap_or(8);
         for c in list {
             let svc = c.config.labels.get(SERVICE).cloned().unwrap_or_default();
@@ -93,22 +128,43 @@ pub async fn follow(client: &Client, project: &str, services: &[String], follow:
 pub async fn run(root: &Path, project: &ProjectArgs, args: LogsArgs) -> anyhow::Result<u8> {
     let name = ps::project_name(project)?;
     let client = Client::connect(root).await?;
-    let colour = !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    follow(&client, &name, &args.services, args.follow, args.tail, colour).await?;
+    let colour =
+        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    follow(
+        &client,
+        &name,
+        &args.services,
+        args.follow,
+        args.tail,
+        colour,
+    )
+    .await?;
     Ok(0)
 }
 
 /// The attached mode of `up`: follows every replica until Ctrl-C, then stops the project's
 /// containers (a second Ctrl-C kills them).
-pub async fn attach(client: &Client, project: &str, services: &[String], colour: bool) -> anyhow::Result<u8> {
-    let colour = colour && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+pub async fn attach(
+    client: &Client,
+    project: &str,
+    services: &[String],
+    colour: bool,
+) -> anyhow::Result<u8> {
+    let colour =
+        colour && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     follow(client, project, services, true, None, colour).await?;
     eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-    let list: Vec<ContainerInfo> = client.call(Method::GET, &format!("/projects/{project}/ps"), NONE).await?;
+    let list: Vec<ContainerInfo> = client
+        .call(Method::GET, &format!("/projects/{project}/ps"), NONE)
+        .await?;
     let stop = async {
         for c in &list {
             let _ = client
-                .call::<serde_json::Value>(Method::POST, &format!("/containers/{}/stop", c.id), NONE)
+                .call::<serde_json::Value>(
+                    Method::POST,
+                    &format!("/containers/{}/stop", c.id),
+                    NONE,
+                )
                 .await;
             eprintln!("Container {}  Stopped", c.name);
         }

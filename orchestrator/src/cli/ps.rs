@@ -57,7 +57,9 @@ fn status(c: &ContainerInfo) -> String {
 pub async fn run(root: &Path, project: &ProjectArgs, args: PsArgs) -> anyhow::Result<u8> {
     let name = project_name(project)?;
     let client = Client::connect(root).await?;
-    let mut list: Vec<ContainerInfo> = client.call(Method::GET, &format!("/projects/{name}/ps"), NONE).await?;
+    let mut list: Vec<ContainerInfo> = client
+        .call(Method::GET, &format!("/projects/{name}/ps"), NONE)
+        .await?;
     list.retain(|c| args.all || matches!(c.state.status, Status::Running | Status::Paused));
     let svc = |c: &ContainerInfo| c.config.labels.get(SERVICE).cloned().unwrap_or_default();
     if !args.service.is_empty() {
@@ -76,7 +78,10 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: PsArgs) -> anyhow::Re
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&list)?),
         "table" => {
-            println!("{:<32}  {:<16}  {:<22}  {:<28}  COMMAND", "NAME", "SERVICE", "STATUS", "CREATED");
+            println!(
+                "{:<32}  {:<16}  {:<22}  {:<28}  COMMAND",
+                "NAME", "SERVICE", "STATUS", "CREATED"
+            );
             for c in &list {
                 println!(
                     "{:<32}  {:<16}  {:<22}  {:<28}  {}",
@@ -114,7 +119,12 @@ pub async fn ls(root: &Path, args: LsArgs) -> anyhow::Result<u8> {
     }
     println!("{:<24}  {:<32}  WORKING DIR", "NAME", "STATUS");
     for p in &list {
-        println!("{:<24}  {:<32}  {}", p.name, p.status, p.working_dir.display());
+        println!(
+            "{:<24}  {:<32}  {}",
+            p.name,
+            p.status,
+            p.working_dir.display()
+        );
     }
     Ok(0)
 }

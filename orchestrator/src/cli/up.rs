@@ -63,7 +63,9 @@ pub fn parse_scale(items: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
             let (k, v) = s
                 .split_once('=')
                 .with_context(|| format!("invalid scale {s:?}: expected SERVICE=N"))?;
-            let n: u32 = v.parse().with_context(|| format!("invalid scale {s:?}: {v} is not a number"))?;
+            let n: u32 = v
+                .parse()
+                .with_context(|| format!("invalid scale {s:?}: {v} is not a number"))?;
             Ok((k.to_string(), n))
         })
         .collect()
@@ -90,13 +92,19 @@ fn print_frame(stream: u8, data: &[u8]) {
 
 /// Sends a streamed project operation and returns its exit code.
 pub async fn send(client: &Client, path: &str, body: &impl serde::Serialize) -> anyhow::Result<u8> {
-    let code = client.stream(Method::POST, path, Some(body), print_frame).await?;
+    let code = client
+        .stream(Method::POST, path, Some(body), print_frame)
+        .await?;
     Ok(code.unwrap_or(1).clamp(0, 255) as u8)
 }
 
 /// Runs `berth up`.
 pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Result<u8> {
-    if let Some(p) = args.pull.as_deref().filter(|p| *p != "never" && *p != "missing") {
+    if let Some(p) = args
+        .pull
+        .as_deref()
+        .filter(|p| *p != "never" && *p != "missing")
+    {
         bail!("up --pull {p}: not supported yet: berth's up uses the images in its store (use `berth image pull`)");
     }
     let loaded = load(project)?;
@@ -114,7 +122,10 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         parallel: args.parallel,
     };
     let client = Client::connect(root).await?;
-    let req = UpRequest { project: loaded, flags };
+    let req = UpRequest {
+        project: loaded,
+        flags,
+    };
     let code = send(&client, &format!("/projects/{name}/up"), &req).await?;
     if code != 0 || args.detach || args.wait || args.dry_run {
         return Ok(code);
@@ -137,5 +148,10 @@ pub async fn scale(root: &Path, project: &ProjectArgs, args: ScaleArgs) -> anyho
         None => load(project)?.name,
     };
     let client = Client::connect(root).await?;
-    send(&client, &format!("/projects/{name}/scale"), &parse_scale(&args.pairs)?).await
+    send(
+        &client,
+        &format!("/projects/{name}/scale"),
+        &parse_scale(&args.pairs)?,
+    )
+    .await
 }

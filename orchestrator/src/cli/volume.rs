@@ -43,7 +43,9 @@ pub async fn run(root: &Path, cmd: VolumeCmd) -> anyhow::Result<u8> {
     let client = Client::connect(root).await?;
     match cmd {
         VolumeCmd::Create { name } => {
-            let v: VolumeInfo = client.call(Method::POST, &format!("/volumes/create/{name}"), NONE).await?;
+            let v: VolumeInfo = client
+                .call(Method::POST, &format!("/volumes/create/{name}"), NONE)
+                .await?;
             println!("{}", v.name);
         }
         VolumeCmd::Ls { format, quiet } => {
@@ -54,21 +56,29 @@ pub async fn run(root: &Path, cmd: VolumeCmd) -> anyhow::Result<u8> {
                 None if quiet => list.iter().for_each(|v| println!("{}", v.name)),
                 None => {
                     println!("{:<40}  MOUNTPOINT", "VOLUME NAME");
-                    list.iter().for_each(|v| println!("{:<40}  {}", v.name, v.mountpoint.display()));
+                    list.iter()
+                        .for_each(|v| println!("{:<40}  {}", v.name, v.mountpoint.display()));
                 }
             }
         }
         VolumeCmd::Inspect { volumes } => {
             let mut out = Vec::new();
             for v in &volumes {
-                out.push(client.call::<VolumeInfo>(Method::GET, &format!("/volumes/{v}"), NONE).await?);
+                out.push(
+                    client
+                        .call::<VolumeInfo>(Method::GET, &format!("/volumes/{v}"), NONE)
+                        .await?,
+                );
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         VolumeCmd::Rm { volumes } => {
             let mut code = 0;
             for v in &volumes {
-                match client.call::<serde_json::Value>(Method::DELETE, &format!("/volumes/{v}"), NONE).await {
+                match client
+                    .call::<serde_json::Value>(Method::DELETE, &format!("/volumes/{v}"), NONE)
+                    .await
+                {
                     Ok(_) => println!("{v}"),
                     Err(e) => {
                         eprintln!("berth: {e:#}");

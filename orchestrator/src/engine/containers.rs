@@ -153,7 +153,11 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         finished_at: None,
         auto_remove: req.auto_remove,
         restart_count: 0,
-        restart: if req.restart.is_empty() { "no".into() } else { req.restart.clone() },
+        restart: if req.restart.is_empty() {
+            "no".into()
+        } else {
+            req.restart.clone()
+        },
         healthcheck: req.healthcheck.clone(),
         health: None,
         stopped_by_user: false,

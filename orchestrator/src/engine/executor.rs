@@ -30,12 +30,21 @@ impl Progress {
 
     /// Sends one line.
     pub async fn line(&self, text: String) {
-        let _ = self.tx.send(api::frame(api::STDOUT, format!("{text}\n").as_bytes())).await;
+        let _ = self
+            .tx
+            .send(api::frame(api::STDOUT, format!("{text}\n").as_bytes()))
+            .await;
     }
 }
 
 /// Runs the plan.
-pub async fn run(engine: &Arc<Engine>, project: &Arc<Project>, plan: Plan, parallel: usize, progress: &Progress) -> Result<(), EngineError> {
+pub async fn run(
+    engine: &Arc<Engine>,
+    project: &Arc<Project>,
+    plan: Plan,
+    parallel: usize,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     let n = plan.steps.len();
     let mut state = vec![0u8; n]; // 0 waiting, 1 running, 2 done
     let limit = Arc::new(Semaphore::new(if parallel == 0 { 64 } else { parallel }));
@@ -46,11 +55,21 @@ pub async fn run(engine: &Arc<Engine>, project: &Arc<Project>, plan: Plan, paral
             for i in 0..n {
                 if state[i] == 0 && plan.steps[i].after.iter().all(|a| state[*a] == 2) {
                     state[i] = 1;
-                    let (engine, project, progress, limit) = (engine.clone(), project.clone(), progress.clone(), limit.clone());
+                    let (engine, project, progress, limit) = (
+                        engine.clone(),
+                        project.clone(),
+                        progress.clone(),
+                        limit.clone(),
+                    );
                     let action = plan.steps[i].action.clone();
                     set.spawn(async move {
                         let _permit = limit.acquire_owned().await;
-                        (i, step(&engine, &project, &action, &progress).await.map_err(|e| (action, e)))
+                        (
+                            i,
+                            step(&engine, &project, &action, &progress)
+                                .await
+                                .map_err(|e| (action, e)),
+                        )
                     });
                 }
             }
@@ -75,29 +94,51 @@ pub async fn run(engine: &Arc<Engine>, project: &Arc<Project>, plan: Plan, paral
     }
 }
 
-async fn step(engine: &Arc<Engine>, project: &Project, action: &Action, progress: &Progress) -> Result<(), EngineError> {
+async fn step(
+    engine: &Arc<Engine>,
+    project: &Project,
+    action: &Action,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     match action {
         Action::CreateNetwork { network } => {
             let (key, net) = project
                 .networks
                 .iter()
                 .find(|(_, n)| &n.name == network)
-                .ok_or_else(|| EngineError::Internal(format!("network {network} is not in the project")))?;
+                .ok_or_else(|| {
+                    EngineError::Internal(format!("network {network} is not in the project"))
+                })?;
             let pool = net.ipam.config.first();
             let spec = netd::NetworkSpec {
                 name: network.clone(),
                 subnet: pool
                     .and_then(|p| p.subnet.as_deref())
-                    .map(|s| s.parse().map_err(|e| EngineError::BadRequest(format!("network {key}: subnet {s}: {e}"))))
+                    .map(|s| {
+                        s.parse().map_err(|e| {
+                            EngineError::BadRequest(format!("network {key}: subnet {s}: {e}"))
+                        })
+                    })
                     .transpose()?,
                 gateway: pool.and_then(|p| match p.gateway {
                     Some(std::net::IpAddr::V4(g)) => Some(g),
                     _ => None,
                 }),
                 internal: net.internal,
-                labels: net.labels.clone().into_iter().chain(translate::project_labels(&project.name)).collect(),
+                labels: net
+                    .labels
+                    .clone()
+                    .into_iter()
+                    .chain(translate::project_labels(&project.name))
+                    .collect(),
             };
-            engine.net.get().await?.create_network(spec).await.map_err(|e| EngineError::Internal(e.to_string()))?;
+            engine
+                .net
+                .get()
+                .await?
+                .create_network(spec)
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
             progress.line(format!("Network {network}  Created")).await;
         }
         Action::CreateVolume { volume } => {
@@ -113,29 +154,52 @@ async fn step(engine: &Arc<Engine>, project: &Project, action: &Action, progress
             volumes::create(&engine.root, volume, labels)?;
             progress.line(format!("Volume {volume}  Created")).await;
         }
-        Action::Run { service, number } => run_replica(engine, project, service, *number, progress).await?,
+        Action::Run { service, number } => {
+            run_replica(engine, project, service, *number, progress).await?
+        }
         Action::Start { container } => {
             let c = engine.find(container)?;
             ops::start(engine, &c).await?;
-            progress.line(format!("Container {container}  Started")).await;
+            progress
+                .line(format!("Container {container}  Started"))
+                .await;
         }
         Action::Remove { container } => {
             let Ok(c) = engine.find(container) else {
                 return Ok(());
             };
             ops::stop(engine, &c, None).await?;
-            progress.line(format!("Container {container}  Stopped")).await;
+            progress
+                .line(format!("Container {container}  Stopped"))
+                .await;
             ops::remove(engine, &c, true).await?;
-            progress.line(format!("Container {container}  Removed")).await;
+            progress
+                .line(format!("Container {container}  Removed"))
+                .await;
         }
         Action::Await { service, condition } => {
-            await_service(engine, &project.name, service, *condition, Duration::from_secs(600)).await?;
+            await_service(
+                engine,
+                &project.name,
+                service,
+                *condition,
+                Duration::from_secs(600),
+            )
+            .await?;
             if *condition != Condition::ServiceStarted {
-                progress.line(format!("Service {service}  {}", condition.as_str())).await;
+                progress
+                    .line(format!("Service {service}  {}", condition.as_str()))
+                    .await;
             }
         }
         Action::RemoveNetwork { network } => {
-            engine.net.get().await?.remove_network(network).await.map_err(|e| EngineError::Internal(e.to_string()))?;
+            engine
+                .net
+                .get()
+                .await?
+                .remove_network(network)
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
             progress.line(format!("Network {network}  Removed")).await;
         }
         Action::RemoveVolume { volume } => {
@@ -146,7 +210,13 @@ async fn step(engine: &Arc<Engine>, project: &Project, action: &Action, progress
     Ok(())
 }
 
-async fn run_replica(engine: &Arc<Engine>, project: &Project, service: &str, number: u32, progress: &Progress) -> Result<(), EngineError> {
+async fn run_replica(
+    engine: &Arc<Engine>,
+    project: &Project,
+    service: &str,
+    number: u32,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     let svc = project
         .services
         .get(service)
@@ -165,13 +235,24 @@ async fn run_replica(engine: &Arc<Engine>, project: &Project, service: &str, num
             continue;
         }
         let name = match &m.source {
-            Some(key) => project.volumes.get(key).map(|v| v.name.clone()).unwrap_or_else(|| key.clone()),
+            Some(key) => project
+                .volumes
+                .get(key)
+                .map(|v| v.name.clone())
+                .unwrap_or_else(|| key.clone()),
             None => {
                 let cname = translate::container_name(project, service, svc, number);
-                format!("{cname}-anon-{}", m.target.trim_matches('/').replace('/', "_"))
+                format!(
+                    "{cname}-anon-{}",
+                    m.target.trim_matches('/').replace('/', "_")
+                )
             }
         };
-        volumes::create(&engine.root, &name, translate::project_labels(&project.name))?;
+        volumes::create(
+            &engine.root,
+            &name,
+            translate::project_labels(&project.name),
+        )?;
         if !m.volume.as_ref().is_some_and(|o| o.nocopy) {
             volumes::populate(&engine.root, &name, &image.layers, &m.target)?;
         }
@@ -186,7 +267,13 @@ async fn run_replica(engine: &Arc<Engine>, project: &Project, service: &str, num
 }
 
 /// Waits until `service` of `project` meets `condition`.
-pub async fn await_service(engine: &Engine, project: &str, service: &str, condition: Condition, timeout: Duration) -> Result<(), EngineError> {
+pub async fn await_service(
+    engine: &Engine,
+    project: &str,
+    service: &str,
+    condition: Condition,
+    timeout: Duration,
+) -> Result<(), EngineError> {
     let deadline = Instant::now() + timeout;
     loop {
         let cs: Vec<_> = containers(engine, project)
@@ -204,14 +291,29 @@ pub async fn await_service(engine: &Engine, project: &str, service: &str, condit
                             "dependency {service} has no healthcheck, so it can never be service_healthy: add one or use service_started"
                         )));
                     }
-                    if let Some(s) = states.iter().find(|s| s.health.as_ref().is_some_and(|h| h.status == "unhealthy")) {
-                        let out = s.health.as_ref().map(|h| h.last_output.trim().to_string()).unwrap_or_default();
-                        return Err(EngineError::Conflict(format!("dependency {service} is unhealthy; last check output: {out:?}")));
+                    if let Some(s) = states
+                        .iter()
+                        .find(|s| s.health.as_ref().is_some_and(|h| h.status == "unhealthy"))
+                    {
+                        let out = s
+                            .health
+                            .as_ref()
+                            .map(|h| h.last_output.trim().to_string())
+                            .unwrap_or_default();
+                        return Err(EngineError::Conflict(format!(
+                            "dependency {service} is unhealthy; last check output: {out:?}"
+                        )));
                     }
-                    states.iter().all(|s| s.status == Status::Running && s.health.as_ref().is_some_and(|h| h.status == "healthy"))
+                    states.iter().all(|s| {
+                        s.status == Status::Running
+                            && s.health.as_ref().is_some_and(|h| h.status == "healthy")
+                    })
                 }
                 Condition::ServiceCompletedSuccessfully => {
-                    if let Some(s) = states.iter().find(|s| s.status == Status::Exited && s.exit_code != Some(0)) {
+                    if let Some(s) = states
+                        .iter()
+                        .find(|s| s.status == Status::Exited && s.exit_code != Some(0))
+                    {
                         return Err(EngineError::Conflict(format!(
                             "dependency {service} did not complete successfully: exit code {}",
                             s.exit_code.unwrap_or(-1)
@@ -235,7 +337,13 @@ pub async fn await_service(engine: &Engine, project: &str, service: &str, condit
 }
 
 /// `up --wait`: every service running (healthy where it has a check), one-shots completed.
-pub async fn wait_all(engine: &Engine, project: &Project, desired: &Desired, timeout: Duration, progress: &Progress) -> Result<(), EngineError> {
+pub async fn wait_all(
+    engine: &Engine,
+    project: &Project,
+    desired: &Desired,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     let deadline = Instant::now() + timeout;
     for svc in &desired.services {
         if svc.replicas == 0 {
@@ -243,7 +351,11 @@ pub async fn wait_all(engine: &Engine, project: &Project, desired: &Desired, tim
         }
         let cond = if svc.one_shot {
             Condition::ServiceCompletedSuccessfully
-        } else if project.services.get(&svc.name).is_some_and(|s| s.healthcheck.as_ref().is_some_and(|h| !h.is_disabled())) {
+        } else if project
+            .services
+            .get(&svc.name)
+            .is_some_and(|s| s.healthcheck.as_ref().is_some_and(|h| !h.is_disabled()))
+        {
             Condition::ServiceHealthy
         } else {
             Condition::ServiceStarted
@@ -254,11 +366,17 @@ pub async fn wait_all(engine: &Engine, project: &Project, desired: &Desired, tim
             // Started is not enough for --wait: the replicas must still be running.
             let down: Vec<String> = containers(engine, &project.name)
                 .iter()
-                .filter(|c| c.spec.labels.get(SERVICE) == Some(&svc.name) && c.status() != Status::Running)
+                .filter(|c| {
+                    c.spec.labels.get(SERVICE) == Some(&svc.name) && c.status() != Status::Running
+                })
                 .map(|c| format!("{} ({})", c.name, c.status()))
                 .collect();
             if !down.is_empty() {
-                return Err(EngineError::Conflict(format!("service {} is not running: {}", svc.name, down.join(", "))));
+                return Err(EngineError::Conflict(format!(
+                    "service {} is not running: {}",
+                    svc.name,
+                    down.join(", ")
+                )));
             }
         }
         progress.line(format!("Service {}  Ready", svc.name)).await;

@@ -34,10 +34,15 @@ pub fn spawn(engine: Arc<Engine>, c: Arc<Container>) {
         let begin = Instant::now();
         loop {
             let in_start = begin.elapsed() < Duration::from_millis(cfg.start_period_ms);
-            let wait = if in_start { cfg.start_interval_ms } else { cfg.interval_ms };
+            let wait = if in_start {
+                cfg.start_interval_ms
+            } else {
+                cfg.interval_ms
+            };
             tokio::time::sleep(Duration::from_millis(wait.max(10))).await;
             let st = c.state();
-            if st.started_at != started_at || !matches!(st.status, Status::Running | Status::Paused) {
+            if st.started_at != started_at || !matches!(st.status, Status::Running | Status::Paused)
+            {
                 return;
             }
             if st.status == Status::Paused {
@@ -102,7 +107,9 @@ async fn check(engine: &Arc<Engine>, c: &Arc<Container>, cfg: &HealthConfig) -> 
     };
     let wait = async {
         loop {
-            let Ok(mut g) = fd.readable().await else { break -1 };
+            let Ok(mut g) = fd.readable().await else {
+                break -1;
+            };
             match runtime::sys::waitid_pidfd(fd.get_ref().as_raw_fd()) {
                 Ok(Some(st)) => break st.code(),
                 Ok(None) => g.clear_ready(),
@@ -122,7 +129,10 @@ async fn check(engine: &Arc<Engine>, c: &Arc<Container>, cfg: &HealthConfig) -> 
         Err(_) => {
             let _ = runtime::container::signal(fd.get_ref(), libc::SIGKILL);
             let _ = runtime::sys::waitid_pidfd(fd.get_ref().as_raw_fd());
-            (-1, format!("health check timed out after {}ms", cfg.timeout_ms))
+            (
+                -1,
+                format!("health check timed out after {}ms", cfg.timeout_ms),
+            )
         }
     }
 }

@@ -24,44 +24,72 @@ where
         let code = match fut.await {
             Ok(()) => 0,
             Err(e) => {
-                let _ = tx.send(api::frame(api::STDERR, format!("{}\n", error_chain(&e)).as_bytes())).await;
+                let _ = tx
+                    .send(api::frame(
+                        api::STDERR,
+                        format!("{}\n", error_chain(&e)).as_bytes(),
+                    ))
+                    .await;
                 1
             }
         };
-        let _ = tx.send(api::frame(api::EXIT, code.to_string().as_bytes())).await;
+        let _ = tx
+            .send(api::frame(api::EXIT, code.to_string().as_bytes()))
+            .await;
     });
     stream(rx)
 }
 
 /// `/projects/...`.
-pub async fn route(engine: Arc<Engine>, req: Request<Incoming>, method: &Method, rest: &[&str]) -> Result<Response<Body>, EngineError> {
+pub async fn route(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    method: &Method,
+    rest: &[&str],
+) -> Result<Response<Body>, EngineError> {
     match (method, rest) {
         (&Method::GET, []) => Ok(json(StatusCode::OK, &projects::list(&engine))),
         (&Method::POST, [name, "up"]) => {
             let body: projects::UpRequest = body_json(req).await?;
             if body.project.name != *name {
-                return Err(EngineError::BadRequest(format!("project name mismatch: {} vs {name}", body.project.name)));
+                return Err(EngineError::BadRequest(format!(
+                    "project name mismatch: {} vs {name}",
+                    body.project.name
+                )));
             }
-            Ok(streamed(move |tx| async move { projects::up(&engine, body, tx).await }))
+            Ok(streamed(move |tx| async move {
+                projects::up(&engine, body, tx).await
+            }))
         }
         (&Method::POST, [name, "down"]) => {
             let body: projects::DownRequest = body_json(req).await?;
             let name = name.to_string();
-            Ok(streamed(move |tx| async move { projects::down(&engine, &name, body, tx).await }))
+            Ok(streamed(move |tx| async move {
+                projects::down(&engine, &name, body, tx).await
+            }))
         }
         (&Method::POST, [name, "scale"]) => {
             let body: BTreeMap<String, u32> = body_json(req).await?;
             let name = name.to_string();
-            Ok(streamed(move |tx| async move { projects::scale(&engine, &name, body, tx).await }))
+            Ok(streamed(move |tx| async move {
+                projects::scale(&engine, &name, body, tx).await
+            }))
         }
         (&Method::GET, [name, "ps"]) => Ok(json(StatusCode::OK, &projects::ps(&engine, name))),
         (&Method::GET, [name]) => Ok(json(StatusCode::OK, &projects::stored(&engine, name)?)),
-        _ => Err(EngineError::NotFound(format!("no such endpoint: {method} /projects/{}", rest.join("/")))),
+        _ => Err(EngineError::NotFound(format!(
+            "no such endpoint: {method} /projects/{}",
+            rest.join("/")
+        ))),
     }
 }
 
 /// `/volumes/...`.
-pub async fn volume_route(engine: Arc<Engine>, method: &Method, rest: &[&str]) -> Result<Response<Body>, EngineError> {
+pub async fn volume_route(
+    engine: Arc<Engine>,
+    method: &Method,
+    rest: &[&str],
+) -> Result<Response<Body>, EngineError> {
     let in_use = |name: &str| {
         let mount = engine.root.join("volumes").join(name).join("_data");
         engine.all().iter().any(|c| {
@@ -73,7 +101,10 @@ pub async fn volume_route(engine: Arc<Engine>, method: &Method, rest: &[&str]) -
     };
     match (method, rest) {
         (&Method::GET, []) => Ok(json(StatusCode::OK, &volumes::list(&engine.root))),
-        (&Method::POST, ["create", name]) => Ok(json(StatusCode::CREATED, &volumes::create(&engine.root, name, BTreeMap::new())?)),
+        (&Method::POST, ["create", name]) => Ok(json(
+            StatusCode::CREATED,
+            &volumes::create(&engine.root, name, BTreeMap::new())?,
+        )),
         (&Method::GET, [name]) => Ok(json(StatusCode::OK, &volumes::get(&engine.root, name)?)),
         (&Method::DELETE, [name]) => {
             volumes::get(&engine.root, name)?;
@@ -95,6 +126,9 @@ pub async fn volume_route(engine: Arc<Engine>, method: &Method, rest: &[&str]) -
             }
             Ok(json(StatusCode::OK, &removed))
         }
-        _ => Err(EngineError::NotFound(format!("no such endpoint: {method} /volumes/{}", rest.join("/")))),
+        _ => Err(EngineError::NotFound(format!(
+            "no such endpoint: {method} /volumes/{}",
+            rest.join("/")
+        ))),
     }
 }

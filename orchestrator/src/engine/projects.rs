@@ -71,14 +71,22 @@ fn project_dir(engine: &Engine, name: &str) -> PathBuf {
 
 /// The stored desired state of a project.
 pub fn stored(engine: &Engine, name: &str) -> Result<Project, EngineError> {
-    runtime::fsutil::read_json(&project_dir(engine, name).join("project.json"))
-        .map_err(|_| EngineError::NotFound(format!("no such project: {name} (run `berth up` first)")))
+    runtime::fsutil::read_json(&project_dir(engine, name).join("project.json")).map_err(|_| {
+        EngineError::NotFound(format!("no such project: {name} (run `berth up` first)"))
+    })
 }
 
 fn store(engine: &Engine, project: &Project) -> Result<(), EngineError> {
     let dir = project_dir(engine, &project.name);
-    std::fs::create_dir_all(&dir).map_err(|e| EngineError::Internal(format!("project {}: create {}: {e}", project.name, dir.display())))?;
-    runtime::fsutil::write_json(&dir.join("project.json"), project).map_err(|e| EngineError::Internal(e.to_string()))
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        EngineError::Internal(format!(
+            "project {}: create {}: {e}",
+            project.name,
+            dir.display()
+        ))
+    })?;
+    runtime::fsutil::write_json(&dir.join("project.json"), project)
+        .map_err(|e| EngineError::Internal(e.to_string()))
 }
 
 /// The containers of a project (not one-off ones), by service and replica number.
@@ -89,13 +97,22 @@ pub fn containers(engine: &Engine, project: &str) -> Vec<Arc<Container>> {
         .filter(|c| c.spec.labels.get(PROJECT).map(String::as_str) == Some(project))
         .filter(|c| c.spec.labels.get(ONEOFF).map(String::as_str) != Some("True"))
         .collect();
-    out.sort_by_key(|c| (c.spec.labels.get(SERVICE).cloned().unwrap_or_default(), number(c)));
+    out.sort_by_key(|c| {
+        (
+            c.spec.labels.get(SERVICE).cloned().unwrap_or_default(),
+            number(c),
+        )
+    });
     out
 }
 
 /// Replica number of a project container.
 pub fn number(c: &Container) -> u32 {
-    c.spec.labels.get(NUMBER).and_then(|n| n.parse().ok()).unwrap_or(0)
+    c.spec
+        .labels
+        .get(NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn run_state(c: &Container) -> RunState {
@@ -109,7 +126,9 @@ fn run_state(c: &Container) -> RunState {
 }
 
 async fn observe(engine: &Engine, project: &str) -> Observed {
-    let labelled = |labels: &BTreeMap<String, String>| labels.get(PROJECT).map(String::as_str) == Some(project);
+    let labelled = |labels: &BTreeMap<String, String>| {
+        labels.get(PROJECT).map(String::as_str) == Some(project)
+    };
     let mut networks = BTreeSet::new();
     if let Ok(netd) = engine.net.get().await {
         for n in netd.list().await {
@@ -125,7 +144,12 @@ async fn observe(engine: &Engine, project: &str) -> Observed {
                 name: c.name.clone(),
                 service: c.spec.labels.get(SERVICE).cloned().unwrap_or_default(),
                 number: number(c),
-                config_hash: c.spec.labels.get(translate::CONFIG_HASH).cloned().unwrap_or_default(),
+                config_hash: c
+                    .spec
+                    .labels
+                    .get(translate::CONFIG_HASH)
+                    .cloned()
+                    .unwrap_or_default(),
                 state: run_state(c),
             })
             .collect(),
@@ -167,7 +191,11 @@ pub fn desired(project: &Project) -> Result<Desired, EngineError> {
             });
         }
     }
-    let used_networks: BTreeSet<&String> = project.services.values().flat_map(|s| s.networks.keys()).collect();
+    let used_networks: BTreeSet<&String> = project
+        .services
+        .values()
+        .flat_map(|s| s.networks.keys())
+        .collect();
     Ok(Desired {
         services,
         networks: project
@@ -176,7 +204,12 @@ pub fn desired(project: &Project) -> Result<Desired, EngineError> {
             .filter(|(k, n)| !n.external && used_networks.contains(k))
             .map(|(_, n)| n.name.clone())
             .collect(),
-        volumes: project.volumes.values().filter(|v| !v.external).map(|v| v.name.clone()).collect(),
+        volumes: project
+            .volumes
+            .values()
+            .filter(|v| !v.external)
+            .map(|v| v.name.clone())
+            .collect(),
     })
 }
 
@@ -185,12 +218,19 @@ fn with_dependencies(project: &Project, flags: &UpFlags) -> Result<BTreeSet<Stri
     for s in &flags.services {
         if !project.services.contains_key(s) {
             let known: Vec<&String> = project.services.keys().collect();
-            return Err(EngineError::BadRequest(format!("no such service: {s} (services: {known:?})")));
+            return Err(EngineError::BadRequest(format!(
+                "no such service: {s} (services: {known:?})"
+            )));
         }
         out.insert(s.clone());
         if !flags.no_deps {
-            let graph = ServiceGraph::new(project).map_err(|e| EngineError::BadRequest(e.to_string()))?;
-            out.extend(graph.transitive_deps(s).map_err(|e| EngineError::BadRequest(e.to_string()))?);
+            let graph =
+                ServiceGraph::new(project).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+            out.extend(
+                graph
+                    .transitive_deps(s)
+                    .map_err(|e| EngineError::BadRequest(e.to_string()))?,
+            );
         }
     }
     Ok(out)
@@ -201,19 +241,27 @@ fn write_generated(engine: &Engine, project: &Project) -> Result<(), EngineError
     let mut files: Vec<(&str, &str, Option<String>)> = Vec::new();
     for (k, s) in &project.secrets {
         if s.file.is_none() {
-            files.push(("secrets", k, s.environment.as_ref().and_then(|e| std::env::var(e).ok())));
+            files.push((
+                "secrets",
+                k,
+                s.environment.as_ref().and_then(|e| std::env::var(e).ok()),
+            ));
         }
     }
     for (k, c) in &project.configs {
         if c.file.is_none() {
-            let content = c.content.clone().or_else(|| c.environment.as_ref().and_then(|e| std::env::var(e).ok()));
+            let content = c
+                .content
+                .clone()
+                .or_else(|| c.environment.as_ref().and_then(|e| std::env::var(e).ok()));
             files.push(("configs", k, content));
         }
     }
     for (kind, key, content) in files {
         let path = translate::generated_file(&engine.root, &project.name, kind, key);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| EngineError::Internal(format!("{kind} {key}: {e}")))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| EngineError::Internal(format!("{kind} {key}: {e}")))?;
         }
         runtime::fsutil::write_atomic(&path, content.unwrap_or_default().as_bytes())
             .map_err(|e| EngineError::Internal(format!("{kind} {key}: {e}")))?;
@@ -223,13 +271,21 @@ fn write_generated(engine: &Engine, project: &Project) -> Result<(), EngineError
 
 /// `up`: converge the project to `req.project`, streaming progress lines.
 #[instrument(skip_all, fields(project = %req.project.name))]
-pub async fn up(engine: &Arc<Engine>, req: UpRequest, tx: mpsc::Sender<Vec<u8>>) -> Result<(), EngineError> {
+pub async fn up(
+    engine: &Arc<Engine>,
+    req: UpRequest,
+    tx: mpsc::Sender<Vec<u8>>,
+) -> Result<(), EngineError> {
     let mut project = req.project;
     let flags = req.flags;
     for (svc, n) in &flags.scale {
         match project.services.get_mut(svc) {
             Some(s) => s.deploy.replicas = *n,
-            None => return Err(EngineError::BadRequest(format!("--scale {svc}={n}: no such service {svc}"))),
+            None => {
+                return Err(EngineError::BadRequest(format!(
+                    "--scale {svc}={n}: no such service {svc}"
+                )))
+            }
         }
     }
     let desired = desired(&project)?;
@@ -244,7 +300,12 @@ pub async fn up(engine: &Arc<Engine>, req: UpRequest, tx: mpsc::Sender<Vec<u8>>)
     let plan = planner::plan_up(&desired, &observe(engine, &project.name).await, &opts);
     if flags.dry_run {
         for (i, s) in plan.steps.iter().enumerate() {
-            progress.line(format!("DRY-RUN step {i}: {} (after {:?})", s.action, s.after)).await;
+            progress
+                .line(format!(
+                    "DRY-RUN step {i}: {} (after {:?})",
+                    s.action, s.after
+                ))
+                .await;
         }
         return Ok(());
     }
@@ -263,7 +324,12 @@ pub async fn up(engine: &Arc<Engine>, req: UpRequest, tx: mpsc::Sender<Vec<u8>>)
 /// `down`: remove the project's containers in reverse dependency order, its networks and, with
 /// `volumes`, its volumes. Safe to run twice.
 #[instrument(skip(engine, req, tx))]
-pub async fn down(engine: &Arc<Engine>, name: &str, req: DownRequest, tx: mpsc::Sender<Vec<u8>>) -> Result<(), EngineError> {
+pub async fn down(
+    engine: &Arc<Engine>,
+    name: &str,
+    req: DownRequest,
+    tx: mpsc::Sender<Vec<u8>>,
+) -> Result<(), EngineError> {
     let progress = Progress::new(tx);
     let project = match req.project {
         Some(p) => p,
@@ -274,7 +340,13 @@ pub async fn down(engine: &Arc<Engine>, name: &str, req: DownRequest, tx: mpsc::
     };
     let _guard = engine.project_lock(name).await;
     let desired = desired(&project)?;
-    let plan = planner::plan_down(&desired, &observe(engine, name).await, &planner::DownOptions { volumes: req.volumes });
+    let plan = planner::plan_down(
+        &desired,
+        &observe(engine, name).await,
+        &planner::DownOptions {
+            volumes: req.volumes,
+        },
+    );
     let project = Arc::new(project);
     executor::run(engine, &project, plan, 0, &progress).await?;
     let _ = std::fs::remove_dir_all(project_dir(engine, name));
@@ -282,7 +354,12 @@ pub async fn down(engine: &Arc<Engine>, name: &str, req: DownRequest, tx: mpsc::
 }
 
 /// `scale`: change replica counts of the stored project and converge.
-pub async fn scale(engine: &Arc<Engine>, name: &str, scale: BTreeMap<String, u32>, tx: mpsc::Sender<Vec<u8>>) -> Result<(), EngineError> {
+pub async fn scale(
+    engine: &Arc<Engine>,
+    name: &str,
+    scale: BTreeMap<String, u32>,
+    tx: mpsc::Sender<Vec<u8>>,
+) -> Result<(), EngineError> {
     let project = stored(engine, name)?;
     let flags = UpFlags {
         scale,
@@ -304,7 +381,11 @@ pub fn list(engine: &Engine) -> Vec<ProjectSummary> {
         .iter()
         .filter_map(|c| c.spec.labels.get(PROJECT).cloned())
         .collect();
-    for e in std::fs::read_dir(engine.root.join("projects")).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(engine.root.join("projects"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         names.insert(e.file_name().to_string_lossy().into_owned());
     }
     names
@@ -318,10 +399,20 @@ pub fn list(engine: &Engine) -> Vec<ProjectSummary> {
             let status = if counts.is_empty() {
                 "empty".to_string()
             } else {
-                counts.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", ")
+                counts
+                    .iter()
+                    .map(|(s, n)| format!("{s}({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
-            let working_dir = stored(engine, &name).map(|p| p.working_dir).unwrap_or_default();
-            ProjectSummary { name, status, working_dir }
+            let working_dir = stored(engine, &name)
+                .map(|p| p.working_dir)
+                .unwrap_or_default();
+            ProjectSummary {
+                name,
+                status,
+                working_dir,
+            }
         })
         .collect()
 }

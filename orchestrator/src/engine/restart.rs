@@ -20,7 +20,8 @@ pub fn backoff(count: u32) -> Duration {
 }
 
 fn time(s: &Option<String>) -> Option<SystemTime> {
-    s.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+    s.as_deref()
+        .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
 }
 
 /// Whether the policy wants an exited container back, and the restart count to continue from.
@@ -62,13 +63,17 @@ pub async fn run(engine: Arc<Engine>) {
             let Some(count) = wants_restart(&st) else {
                 continue;
             };
-            let due = time(&st.finished_at).map(|f| f + backoff(count)).unwrap_or(now);
+            let due = time(&st.finished_at)
+                .map(|f| f + backoff(count))
+                .unwrap_or(now);
             if now < due {
                 continue;
             }
             let _ = c.update(|s| s.restart_count = count + 1);
             match containers::start(&engine, &c).await {
-                Ok(()) => info!(container = %c.id, restarts = count + 1, "restarted by policy {}", st.restart),
+                Ok(()) => {
+                    info!(container = %c.id, restarts = count + 1, "restarted by policy {}", st.restart)
+                }
                 Err(e) => warn!(container = %c.id, error = %e, "restart by policy failed"),
             }
         }
@@ -89,7 +94,9 @@ mod tests {
             oom_killed: false,
             created_at: String::new(),
             started_at: Some(humantime::format_rfc3339_nanos(start).to_string()),
-            finished_at: Some(humantime::format_rfc3339_nanos(start + Duration::from_secs(ran_secs)).to_string()),
+            finished_at: Some(
+                humantime::format_rfc3339_nanos(start + Duration::from_secs(ran_secs)).to_string(),
+            ),
             auto_remove: false,
             restart_count: count,
             restart: policy.into(),
@@ -103,7 +110,11 @@ mod tests {
     fn policies_and_backoff() {
         assert_eq!(wants_restart(&exited("no", 1, 0, 1)), None);
         assert_eq!(wants_restart(&exited("always", 0, 3, 1)), Some(3));
-        assert_eq!(wants_restart(&exited("always", 0, 3, 60)), Some(0), "a stable run resets the backoff");
+        assert_eq!(
+            wants_restart(&exited("always", 0, 3, 60)),
+            Some(0),
+            "a stable run resets the backoff"
+        );
         assert_eq!(wants_restart(&exited("on-failure", 0, 0, 1)), None);
         assert_eq!(wants_restart(&exited("on-failure", 2, 7, 1)), Some(7));
         assert_eq!(wants_restart(&exited("on-failure:2", 2, 2, 1)), None);

@@ -209,6 +209,12 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         (&Method::POST, ["images", "prune"]) => {
             Ok(json(StatusCode::OK, &images::prune(&engine).await?))
         }
+        (_, ["projects", rest @ ..]) => {
+            super::project_routes::route(engine, req, &method, rest).await
+        }
+        (_, ["volumes", rest @ ..]) => {
+            super::project_routes::volume_route(engine, &method, rest).await
+        }
         (_, ["networks", rest @ ..]) => {
             let (status, body) = networks::route(&engine, req, &method, rest, &q).await?;
             Ok(json(status, &body))
@@ -334,7 +340,8 @@ async fn follow_logs(
         loop {
             // Done once it stopped running and, if it ran when we started, its exit has been
             // fully handled (auto-removal included).
-            let done = !matches!(c.status(), Status::Running | Status::Paused) && (!was_running || *rx.borrow() != gen0);
+            let done = !matches!(c.status(), Status::Running | Status::Paused)
+                && (!was_running || *rx.borrow() != gen0);
             for e in follower.poll() {
                 if tx.send(entry_frame(&e)).await.is_err() {
                     return;

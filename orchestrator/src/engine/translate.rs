@@ -47,7 +47,8 @@ fn health(svc: &Service) -> Option<HealthConfig> {
         "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
         _ => vec!["/bin/sh".into(), "-c".into(), h.test.join(" ")],
     };
-    let ms = |d: Option<std::time::Duration>, def: u64| d.map(|d| d.as_millis() as u64).unwrap_or(def);
+    let ms =
+        |d: Option<std::time::Duration>, def: u64| d.map(|d| d.as_millis() as u64).unwrap_or(def);
     Some(HealthConfig {
         test,
         interval_ms: ms(h.interval, 30_000),
@@ -77,7 +78,13 @@ fn restart(svc: &Service) -> String {
 
 /// The request that creates replica `number` of service `name`. `root` is the engine root
 /// (named volumes and generated secret files live there).
-pub fn create_request(root: &Path, project: &Project, name: &str, svc: &Service, number: u32) -> CreateContainer {
+pub fn create_request(
+    root: &Path,
+    project: &Project,
+    name: &str,
+    svc: &Service,
+    number: u32,
+) -> CreateContainer {
     let cname = container_name(project, name, svc, number);
     let mut labels = svc.labels.clone();
     labels.insert(PROJECT.into(), project.name.clone());
@@ -98,7 +105,11 @@ pub fn create_request(root: &Path, project: &Project, name: &str, svc: &Service,
                 .networks
                 .iter()
                 .map(|(key, sn)| {
-                    let real = project.networks.get(key).map(|n| n.name.clone()).unwrap_or_else(|| key.clone());
+                    let real = project
+                        .networks
+                        .get(key)
+                        .map(|n| n.name.clone())
+                        .unwrap_or_else(|| key.clone());
                     (
                         key.clone(),
                         netd::EndpointSpec {
@@ -158,8 +169,15 @@ pub fn create_request(root: &Path, project: &Project, name: &str, svc: &Service,
             },
             MountType::Volume => {
                 let vol = match &m.source {
-                    Some(key) => project.volumes.get(key).map(|v| v.name.clone()).unwrap_or_else(|| key.clone()),
-                    None => format!("{cname}-anon-{}", m.target.trim_matches('/').replace('/', "_")),
+                    Some(key) => project
+                        .volumes
+                        .get(key)
+                        .map(|v| v.name.clone())
+                        .unwrap_or_else(|| key.clone()),
+                    None => format!(
+                        "{cname}-anon-{}",
+                        m.target.trim_matches('/').replace('/', "_")
+                    ),
                 };
                 MountKind::Bind {
                     source: root.join("volumes").join(vol).join("_data"),
@@ -195,7 +213,8 @@ pub fn create_request(root: &Path, project: &Project, name: &str, svc: &Service,
             } else {
                 project.configs.get(&r.source).and_then(|c| c.file.clone())
             };
-            let source = file.unwrap_or_else(|| generated_file(root, &project.name, kind, &r.source));
+            let source =
+                file.unwrap_or_else(|| generated_file(root, &project.name, kind, &r.source));
             mounts.push(Mount {
                 destination: r.target.clone(),
                 kind: MountKind::Bind { source },

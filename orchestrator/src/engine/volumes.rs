@@ -29,8 +29,13 @@ fn dir(root: &Path, name: &str) -> PathBuf {
 
 fn valid(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 fn io(step: &str, name: &str) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -39,7 +44,11 @@ fn io(step: &str, name: &str) -> impl FnOnce(std::io::Error) -> EngineError {
 }
 
 /// Creates a volume; an existing one is returned as it is.
-pub fn create(root: &Path, name: &str, labels: BTreeMap<String, String>) -> Result<VolumeInfo, EngineError> {
+pub fn create(
+    root: &Path,
+    name: &str,
+    labels: BTreeMap<String, String>,
+) -> Result<VolumeInfo, EngineError> {
     if !valid(name) {
         return Err(EngineError::BadRequest(format!(
             "invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
@@ -57,7 +66,8 @@ pub fn create(root: &Path, name: &str, labels: BTreeMap<String, String>) -> Resu
         created: runtime::logs::now_rfc3339(),
         populated: false,
     };
-    runtime::fsutil::write_json(&d.join("meta.json"), &info).map_err(|e| EngineError::Internal(e.to_string()))?;
+    runtime::fsutil::write_json(&d.join("meta.json"), &info)
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(info)
 }
 
@@ -89,13 +99,20 @@ pub fn remove(root: &Path, name: &str) -> Result<(), EngineError> {
 
 /// Copies the image's content at `target` into the volume the first time it is mounted, if
 /// the volume is empty. `layers` are the image's layer dirs, bottom first.
-pub fn populate(root: &Path, name: &str, layers: &[PathBuf], target: &str) -> Result<(), EngineError> {
+pub fn populate(
+    root: &Path,
+    name: &str,
+    layers: &[PathBuf],
+    target: &str,
+) -> Result<(), EngineError> {
     let mut info = get(root, name)?;
     if info.populated {
         return Ok(());
     }
     let data = info.mountpoint.clone();
-    let empty = fs::read_dir(&data).map(|mut d| d.next().is_none()).unwrap_or(false);
+    let empty = fs::read_dir(&data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
     if empty {
         let rel = target.trim_start_matches('/');
         // Lower layers first, upper layers overwrite them.
@@ -107,7 +124,8 @@ pub fn populate(root: &Path, name: &str, layers: &[PathBuf], target: &str) -> Re
         }
     }
     info.populated = true;
-    runtime::fsutil::write_json(&dir(root, name).join("meta.json"), &info).map_err(|e| EngineError::Internal(e.to_string()))
+    runtime::fsutil::write_json(&dir(root, name).join("meta.json"), &info)
+        .map_err(|e| EngineError::Internal(e.to_string()))
 }
 
 fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
@@ -147,16 +165,28 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let v = create(root.path(), "p_data", [("k".into(), "v".into())].into()).unwrap();
         assert!(v.mountpoint.ends_with("volumes/p_data/_data"));
-        assert_eq!(create(root.path(), "p_data", BTreeMap::new()).unwrap().labels.len(), 1);
+        assert_eq!(
+            create(root.path(), "p_data", BTreeMap::new())
+                .unwrap()
+                .labels
+                .len(),
+            1
+        );
         assert!(create(root.path(), "../x", BTreeMap::new()).is_err());
         let layer = tempfile::tempdir().unwrap();
         fs::create_dir_all(layer.path().join("srv/www")).unwrap();
         fs::write(layer.path().join("srv/www/index.html"), "hi").unwrap();
         populate(root.path(), "p_data", &[layer.path().to_path_buf()], "/srv").unwrap();
-        assert_eq!(fs::read_to_string(v.mountpoint.join("www/index.html")).unwrap(), "hi");
+        assert_eq!(
+            fs::read_to_string(v.mountpoint.join("www/index.html")).unwrap(),
+            "hi"
+        );
         fs::remove_file(v.mountpoint.join("www/index.html")).unwrap();
         populate(root.path(), "p_data", &[layer.path().to_path_buf()], "/srv").unwrap();
-        assert!(!v.mountpoint.join("www/index.html").exists(), "populated once only");
+        assert!(
+            !v.mountpoint.join("www/index.html").exists(),
+            "populated once only"
+        );
         assert_eq!(list(root.path()).len(), 1);
         remove(root.path(), "p_data").unwrap();
         remove(root.path(), "p_data").unwrap();

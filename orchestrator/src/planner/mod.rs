@@ -86,18 +86,36 @@ pub struct DownOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Action {
-    CreateNetwork { network: String },
-    CreateVolume { volume: String },
+    CreateNetwork {
+        network: String,
+    },
+    CreateVolume {
+        volume: String,
+    },
     /// Create and start replica `number` of `service`.
-    Run { service: String, number: u32 },
+    Run {
+        service: String,
+        number: u32,
+    },
     /// Start an existing stopped container.
-    Start { container: String },
+    Start {
+        container: String,
+    },
     /// Stop and remove a container.
-    Remove { container: String },
+    Remove {
+        container: String,
+    },
     /// Wait until `service` meets `condition` (its replicas started, healthy, or completed).
-    Await { service: String, condition: Condition },
-    RemoveNetwork { network: String },
-    RemoveVolume { volume: String },
+    Await {
+        service: String,
+        condition: Condition,
+    },
+    RemoveNetwork {
+        network: String,
+    },
+    RemoveVolume {
+        volume: String,
+    },
 }
 
 impl std::fmt::Display for Action {
@@ -108,7 +126,9 @@ impl std::fmt::Display for Action {
             Action::Run { service, number } => write!(f, "run {service} replica {number}"),
             Action::Start { container } => write!(f, "start {container}"),
             Action::Remove { container } => write!(f, "stop and remove {container}"),
-            Action::Await { service, condition } => write!(f, "wait for {service} ({})", condition.as_str()),
+            Action::Await { service, condition } => {
+                write!(f, "wait for {service} ({})", condition.as_str())
+            }
             Action::RemoveNetwork { network } => write!(f, "remove network {network}"),
             Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
         }
@@ -191,11 +211,20 @@ pub fn plan_up(desired: &Desired, observed: &Observed, opts: &UpOptions) -> Plan
                 after,
             ));
         }
-        let mut existing: Vec<&ObservedContainer> = by_service.remove(svc.name.as_str()).unwrap_or_default();
+        let mut existing: Vec<&ObservedContainer> =
+            by_service.remove(svc.name.as_str()).unwrap_or_default();
         existing.sort_by_key(|c| c.number);
         let mut st = ServiceSteps::default();
         if selected {
-            plan_service(&mut plan, svc, &existing, &gate, opts, dep_restarted, &mut st);
+            plan_service(
+                &mut plan,
+                svc,
+                &existing,
+                &gate,
+                opts,
+                dep_restarted,
+                &mut st,
+            );
         } else {
             // Not selected: leave it alone, but let dependents wait on it as it is.
             st.done = gate;
@@ -205,14 +234,24 @@ pub fn plan_up(desired: &Desired, observed: &Observed, opts: &UpOptions) -> Plan
     if opts.remove_orphans {
         for containers in by_service.values() {
             for c in containers {
-                plan.push(Action::Remove { container: c.name.clone() }, vec![]);
+                plan.push(
+                    Action::Remove {
+                        container: c.name.clone(),
+                    },
+                    vec![],
+                );
             }
         }
     }
     plan
 }
 
-fn needs_recreate(svc: &DesiredService, c: &ObservedContainer, opts: &UpOptions, dep_restarted: bool) -> bool {
+fn needs_recreate(
+    svc: &DesiredService,
+    c: &ObservedContainer,
+    opts: &UpOptions,
+    dep_restarted: bool,
+) -> bool {
     if opts.no_recreate {
         return false;
     }
@@ -236,14 +275,31 @@ fn plan_service(
         let mut after = gate.to_vec();
         match current {
             None => {
-                let s = plan.push(Action::Run { service: svc.name.clone(), number }, after);
+                let s = plan.push(
+                    Action::Run {
+                        service: svc.name.clone(),
+                        number,
+                    },
+                    after,
+                );
                 st.done.push(s);
                 st.changed = true;
             }
             Some(c) if needs_recreate(svc, c, opts, dep_restarted) => {
                 after.extend(previous);
-                let rm = plan.push(Action::Remove { container: c.name.clone() }, after);
-                let s = plan.push(Action::Run { service: svc.name.clone(), number }, vec![rm]);
+                let rm = plan.push(
+                    Action::Remove {
+                        container: c.name.clone(),
+                    },
+                    after,
+                );
+                let s = plan.push(
+                    Action::Run {
+                        service: svc.name.clone(),
+                        number,
+                    },
+                    vec![rm],
+                );
                 previous = Some(s);
                 st.done.push(s);
                 st.changed = true;
@@ -252,7 +308,12 @@ fn plan_service(
                 RunState::Running | RunState::Paused => {}
                 RunState::Exited(0) if svc.one_shot => {}
                 RunState::Created | RunState::Exited(_) => {
-                    let s = plan.push(Action::Start { container: c.name.clone() }, after);
+                    let s = plan.push(
+                        Action::Start {
+                            container: c.name.clone(),
+                        },
+                        after,
+                    );
                     st.done.push(s);
                     st.changed = true;
                 }
@@ -260,11 +321,19 @@ fn plan_service(
         }
     }
     // Scale down: the highest numbers first.
-    let mut extra: Vec<&&ObservedContainer> = existing.iter().filter(|c| c.number > svc.replicas).collect();
+    let mut extra: Vec<&&ObservedContainer> = existing
+        .iter()
+        .filter(|c| c.number > svc.replicas)
+        .collect();
     extra.sort_by(|a, b| b.number.cmp(&a.number));
     let mut prev = None;
     for c in extra {
-        let s = plan.push(Action::Remove { container: c.name.clone() }, prev.into_iter().collect());
+        let s = plan.push(
+            Action::Remove {
+                container: c.name.clone(),
+            },
+            prev.into_iter().collect(),
+        );
         prev = Some(s);
     }
 }
@@ -278,8 +347,17 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
     // Services not in the file (orphans) go first.
     let known: BTreeSet<&str> = order.iter().copied().collect();
     let mut all_removals = Vec::new();
-    for c in observed.containers.iter().filter(|c| !known.contains(c.service.as_str())) {
-        all_removals.push(plan.push(Action::Remove { container: c.name.clone() }, vec![]));
+    for c in observed
+        .containers
+        .iter()
+        .filter(|c| !known.contains(c.service.as_str()))
+    {
+        all_removals.push(plan.push(
+            Action::Remove {
+                container: c.name.clone(),
+            },
+            vec![],
+        ));
     }
     for name in order.iter().rev() {
         let dependents: Vec<usize> = desired
@@ -289,10 +367,19 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
             .flat_map(|s| removed.get(s.name.as_str()).cloned().unwrap_or_default())
             .collect();
         let mut mine = Vec::new();
-        let mut cs: Vec<&ObservedContainer> = observed.containers.iter().filter(|c| c.service == *name).collect();
+        let mut cs: Vec<&ObservedContainer> = observed
+            .containers
+            .iter()
+            .filter(|c| c.service == *name)
+            .collect();
         cs.sort_by(|a, b| b.number.cmp(&a.number));
         for c in cs {
-            let s = plan.push(Action::Remove { container: c.name.clone() }, dependents.clone());
+            let s = plan.push(
+                Action::Remove {
+                    container: c.name.clone(),
+                },
+                dependents.clone(),
+            );
             mine.push(s);
         }
         all_removals.extend(&mine);
@@ -300,13 +387,19 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
     }
     for n in &desired.networks {
         if observed.networks.contains(n) {
-            plan.push(Action::RemoveNetwork { network: n.clone() }, all_removals.clone());
+            plan.push(
+                Action::RemoveNetwork { network: n.clone() },
+                all_removals.clone(),
+            );
         }
     }
     if opts.volumes {
         for v in &desired.volumes {
             if observed.volumes.contains(v) {
-                plan.push(Action::RemoveVolume { volume: v.clone() }, all_removals.clone());
+                plan.push(
+                    Action::RemoveVolume { volume: v.clone() },
+                    all_removals.clone(),
+                );
             }
         }
     }

@@ -5,7 +5,10 @@ fn svc(name: &str, replicas: u32, hash: &str, deps: &[(&str, Condition)]) -> Des
         name: name.into(),
         replicas,
         config_hash: hash.into(),
-        depends_on: deps.iter().map(|(d, c)| (d.to_string(), *c, false)).collect(),
+        depends_on: deps
+            .iter()
+            .map(|(d, c)| (d.to_string(), *c, false))
+            .collect(),
         one_shot: false,
     }
 }
@@ -53,7 +56,10 @@ fn actions(p: &Plan) -> Vec<String> {
 /// Every step comes after the steps it waits for.
 fn assert_topological(p: &Plan) {
     for (i, s) in p.steps.iter().enumerate() {
-        assert!(s.after.iter().all(|a| *a < i), "step {i} waits on a later step: {p:?}");
+        assert!(
+            s.after.iter().all(|a| *a < i),
+            "step {i} waits on a later step: {p:?}"
+        );
     }
 }
 
@@ -64,7 +70,11 @@ fn fresh_up_creates_infra_then_services_in_dependency_order() {
     let a = actions(&p);
     assert_eq!(a[0], "create network p_default");
     assert_eq!(a[1], "create volume p_data");
-    let pos = |s: &str| a.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing in {a:?}"));
+    let pos = |s: &str| {
+        a.iter()
+            .position(|x| x == s)
+            .unwrap_or_else(|| panic!("{s} missing in {a:?}"))
+    };
     assert!(pos("run db replica 1") < pos("wait for db (service_healthy)"));
     assert!(pos("wait for db (service_healthy)") < pos("run api replica 1"));
     assert!(pos("wait for api (service_started)") < pos("run web replica 1"));
@@ -72,7 +82,9 @@ fn fresh_up_creates_infra_then_services_in_dependency_order() {
     assert!(api1.after.contains(&pos("wait for db (service_healthy)")));
     let wait_api = &p.steps[pos("wait for api (service_started)")];
     for n in 1..=3 {
-        assert!(wait_api.after.contains(&pos(&format!("run api replica {n}"))));
+        assert!(wait_api
+            .after
+            .contains(&pos(&format!("run api replica {n}"))));
     }
     assert_eq!(a.iter().filter(|x| x.starts_with("run ")).count(), 5);
 }
@@ -81,7 +93,9 @@ fn fresh_up_creates_infra_then_services_in_dependency_order() {
 fn second_up_with_no_change_does_nothing() {
     let p = plan_up(&stack(), &converged(), &UpOptions::default());
     assert!(
-        p.steps.iter().all(|s| matches!(s.action, Action::Await { .. })),
+        p.steps
+            .iter()
+            .all(|s| matches!(s.action, Action::Await { .. })),
         "only readiness checks: {:?}",
         actions(&p)
     );
@@ -107,8 +121,12 @@ fn a_changed_service_is_recreated_one_replica_at_a_time_and_alone() {
         ]
     );
     let pos = |s: &str| a.iter().position(|x| x == s).unwrap();
-    assert!(p.steps[pos("stop and remove p-api-2")].after.contains(&pos("run api replica 1")));
-    assert!(p.steps[pos("stop and remove p-api-3")].after.contains(&pos("run api replica 2")));
+    assert!(p.steps[pos("stop and remove p-api-2")]
+        .after
+        .contains(&pos("run api replica 1")));
+    assert!(p.steps[pos("stop and remove p-api-3")]
+        .after
+        .contains(&pos("run api replica 2")));
 }
 
 #[test]
@@ -120,7 +138,10 @@ fn dependency_restart_true_recreates_dependents() {
     let a = actions(&p);
     assert!(a.contains(&"stop and remove p-db-1".to_string()));
     assert!(a.contains(&"stop and remove p-api-1".to_string()), "{a:?}");
-    assert!(!a.contains(&"stop and remove p-web-1".to_string()), "web has no restart: true: {a:?}");
+    assert!(
+        !a.contains(&"stop and remove p-web-1".to_string()),
+        "web has no restart: true: {a:?}"
+    );
 }
 
 #[test]
@@ -131,7 +152,9 @@ fn no_recreate_and_force_recreate() {
         no_recreate: true,
         ..Default::default()
     };
-    assert!(actions(&plan_up(&d, &converged(), &opts)).iter().all(|a| a.starts_with("wait")));
+    assert!(actions(&plan_up(&d, &converged(), &opts))
+        .iter()
+        .all(|a| a.starts_with("wait")));
     let opts = UpOptions {
         force_recreate: true,
         ..Default::default()
@@ -148,12 +171,22 @@ fn scale_down_removes_highest_numbers_first_and_scale_up_reuses_numbers() {
     let mut d = stack();
     d.services[1].replicas = 1;
     let p = plan_up(&d, &converged(), &UpOptions::default());
-    let removals: Vec<String> = actions(&p).into_iter().filter(|a| a.starts_with("stop")).collect();
-    assert_eq!(removals, vec!["stop and remove p-api-3", "stop and remove p-api-2"]);
+    let removals: Vec<String> = actions(&p)
+        .into_iter()
+        .filter(|a| a.starts_with("stop"))
+        .collect();
+    assert_eq!(
+        removals,
+        vec!["stop and remove p-api-3", "stop and remove p-api-2"]
+    );
     let mut obs = converged();
-    obs.containers.retain(|c| !(c.service == "api" && c.number == 2));
+    obs.containers
+        .retain(|c| !(c.service == "api" && c.number == 2));
     let p = plan_up(&stack(), &obs, &UpOptions::default());
-    let runs: Vec<String> = actions(&p).into_iter().filter(|a| a.starts_with("run")).collect();
+    let runs: Vec<String> = actions(&p)
+        .into_iter()
+        .filter(|a| a.starts_with("run"))
+        .collect();
     assert_eq!(runs, vec!["run api replica 2"]);
 }
 
@@ -216,6 +249,10 @@ fn down_removes_dependents_before_dependencies_then_networks_and_volumes() {
     assert!(a.contains(&"remove volume p_data".to_string()));
     let p = plan_down(&stack(), &converged(), &DownOptions { volumes: false });
     assert!(!actions(&p).iter().any(|x| x.contains("volume")));
-    let empty = plan_down(&stack(), &Observed::default(), &DownOptions { volumes: true });
+    let empty = plan_down(
+        &stack(),
+        &Observed::default(),
+        &DownOptions { volumes: true },
+    );
     assert!(empty.is_empty(), "down twice does nothing");
 }
