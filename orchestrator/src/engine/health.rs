@@ -92,7 +92,7 @@ async fn check(engine: &Arc<Engine>, c: &Arc<Container>, cfg: &HealthConfig) -> 
         Ok(p) => p,
         Err(e) => return (-1, e.to_string()),
     };
-    let mut files = vec![p.stdout, p.stderr];
+    let mut files = [p.stdout, p.stderr];
     let reader = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for f in files.iter_mut() {

@@ -325,7 +325,7 @@ fn plan_service(
         .iter()
         .filter(|c| c.number > svc.replicas)
         .collect();
-    extra.sort_by(|a, b| b.number.cmp(&a.number));
+    extra.sort_by_key(|c| std::cmp::Reverse(c.number));
     let mut prev = None;
     for c in extra {
         let s = plan.push(
@@ -372,7 +372,7 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
             .iter()
             .filter(|c| c.service == *name)
             .collect();
-        cs.sort_by(|a, b| b.number.cmp(&a.number));
+        cs.sort_by_key(|c| std::cmp::Reverse(c.number));
         for c in cs {
             let s = plan.push(
                 Action::Remove {
