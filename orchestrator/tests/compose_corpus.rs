@@ -12,6 +12,8 @@
 //! Every valid project must also build a dependency graph and load back from its own `berth
 //! config` output to the same model.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -267,11 +267,8 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     if !ctx.errors.is_empty() || !later.is_empty() {
         return Err(finish_errors(&ctx, later));
     }
-    let mut warnings = std::mem::take(&mut ctx.warnings.0);
-    for w in &mut warnings {
-        ctx.locator.locate(w);
-    }
-    project.warnings = warnings;
+    let warnings = std::mem::take(&mut ctx.warnings.0);
+    project.warnings = located(&ctx, warnings);
     project.files = disc.files;
     Ok(project)
 }
@@ -293,7 +290,12 @@ fn follows_from(later: &str, earlier: &str) -> bool {
 
 /// All errors located, sorted by position and deduplicated.
 fn finish_errors(ctx: &Ctx<'_>, later: Vec<Diagnostic>) -> LoadError {
-    let mut all: Vec<Diagnostic> = ctx.errors.0.iter().cloned().chain(later).collect();
+    let all: Vec<Diagnostic> = ctx.errors.0.iter().cloned().chain(later).collect();
+    LoadError::Invalid(Diagnostics(located(ctx, all)))
+}
+
+/// Diagnostics with their positions filled in, sorted by position and deduplicated.
+fn located(ctx: &Ctx<'_>, mut all: Vec<Diagnostic>) -> Vec<Diagnostic> {
     for d in &mut all {
         ctx.locator.locate(d);
     }
@@ -307,7 +309,7 @@ fn finish_errors(ctx: &Ctx<'_>, later: Vec<Diagnostic>) -> LoadError {
         key(a).cmp(&key(b))
     });
     all.dedup();
-    LoadError::Invalid(Diagnostics(all))
+    all
 }
 
 /// `-p`, `COMPOSE_PROJECT_NAME`, top-level `name:`, else the project directory's name.
