@@ -232,9 +232,10 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     for doc in docs {
         merge::merge_documents(&mut merged, doc);
     }
-    let mut merged = match merge::strip_tags(Value::Mapping(merged)) {
-        Value::Mapping(m) => m,
-        _ => Mapping::new(),
+    let mut merged = Value::Mapping(merged);
+    merge::strip_tags_in_place(&mut merged);
+    let Value::Mapping(mut merged) = merged else {
+        return Err(finish_errors(&ctx, Vec::new()));
     };
     extends::apply(&mut ctx, &mut merged, &disc.project_dir, &disc.env);
     let name = project_name(opts, &disc, &merged, &mut ctx.errors)?;
