@@ -94,7 +94,8 @@ impl LoadOptions {
         }
     }
 
-    /// Options from the global CLI flags, the current directory and the process environment.
+    /// Options from the global CLI flags, the current directory and the process environment
+    /// (variables whose name or value is not UTF-8 are left out).
     pub fn from_args(args: &crate::cli::ProjectArgs) -> std::io::Result<Self> {
         Ok(Self {
             files: args.files.clone(),
@@ -103,7 +104,9 @@ impl LoadOptions {
             env_files: args.env_files.clone(),
             working_dir: std::env::current_dir()?,
             project_directory: args.project_directory.clone(),
-            environment: std::env::vars().collect(),
+            environment: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             no_interpolate: false,
         })
     }
@@ -195,6 +198,7 @@ impl Ctx<'_> {
 }
 
 /// Loads a project, reading files through `fs`.
+#[tracing::instrument(skip_all, fields(dir = %opts.working_dir.display()))]
 pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, LoadError> {
     let mut warnings = Diagnostics::default();
     let disc = discover::discover(opts, fs, &mut warnings)?;
@@ -271,6 +275,13 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     let warnings = std::mem::take(&mut ctx.warnings.0);
     project.warnings = located(&ctx, warnings);
     project.files = disc.files;
+    tracing::debug!(
+        project = %project.name,
+        services = project.services.len(),
+        disabled = project.disabled_services.len(),
+        warnings = project.warnings.len(),
+        "compose project loaded"
+    );
     Ok(project)
 }
 
