@@ -136,7 +136,7 @@ pub fn render(mut project: Project, args: &ConfigArgs) -> anyhow::Result<String>
         return Ok(lines(out));
     }
     let value = project
-        .to_compose_value()
+        .to_compose_value(!args.no_interpolate)
         .context("config: serialize the project")?;
     Ok(match args.format {
         Format::Yaml => serde_yaml::to_string(&value).context("config: render YAML")?,

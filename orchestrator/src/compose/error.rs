@@ -80,6 +80,14 @@ impl Diagnostics {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// One line per diagnostic, after an "N errors:" line when there are several.
+    pub fn summary(&self) -> String {
+        match self.0.len() {
+            0 | 1 => self.to_string(),
+            n => format!("{n} errors:\n{self}"),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostics {
@@ -128,7 +136,7 @@ pub enum LoadError {
         name: String,
     },
     /// The model has errors; every one found is listed.
-    #[error("{0}")]
+    #[error("{}", .0.summary())]
     Invalid(Diagnostics),
 }
 

@@ -171,6 +171,32 @@ fn braced(
     }
 }
 
+/// One step of a key path, kept borrowed until a message needs the path.
+enum Seg<'v> {
+    Key(&'v Value),
+    Index(usize),
+}
+
+fn path_of(prefix: &str, segs: &[Seg<'_>]) -> String {
+    let mut path = prefix.to_string();
+    for seg in segs {
+        path = match seg {
+            Seg::Key(k) => join_key(&path, &super::read::key_text(k)),
+            Seg::Index(i) => join_index(&path, *i),
+        };
+    }
+    path
+}
+
+/// Where interpolation reports.
+struct Sink<'a> {
+    prefix: &'a str,
+    env: &'a BTreeMap<String, String>,
+    errors: &'a mut Diagnostics,
+    warned: &'a mut BTreeSet<String>,
+    warnings: &'a mut Diagnostics,
+}
+
 /// Interpolates every string value under `value` (keys are left alone), reporting errors at
 /// their key path and each unset variable once, at its first use.
 pub(crate) fn interpolate_tree(
@@ -181,18 +207,29 @@ pub(crate) fn interpolate_tree(
     warned: &mut BTreeSet<String>,
     warnings: &mut Diagnostics,
 ) {
+    let mut sink = Sink {
+        prefix: path,
+        env,
+        errors,
+        warned,
+        warnings,
+    };
+    walk(value, &mut Vec::new(), &mut sink);
+}
+
+fn walk<'v>(value: &'v mut Value, segs: &mut Vec<Seg<'v>>, sink: &mut Sink<'_>) {
     match value {
         Value::String(s) if s.contains('$') => {
-            let lookup = |k: &str| env.get(k).cloned();
+            let lookup = |k: &str| sink.env.get(k).cloned();
             let mut unset = Vec::new();
             match substitute(s, &lookup, &mut unset) {
                 Ok(v) => *s = v,
-                Err(e) => errors.push(path, e.to_string()),
+                Err(e) => sink.errors.push(path_of(sink.prefix, segs), e.to_string()),
             }
             for var in unset {
-                if warned.insert(var.clone()) {
-                    warnings.push(
-                        path,
+                if sink.warned.insert(var.clone()) {
+                    sink.warnings.push(
+                        path_of(sink.prefix, segs),
                         format!("variable {var:?} is not set, using an empty string"),
                     );
                 }
@@ -200,16 +237,19 @@ pub(crate) fn interpolate_tree(
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_tree(item, &join_index(path, i), env, errors, warned, warnings);
+                segs.push(Seg::Index(i));
+                walk(item, segs, sink);
+                segs.pop();
             }
         }
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
-                let key = super::read::key_text(k);
-                interpolate_tree(v, &join_key(path, &key), env, errors, warned, warnings);
+                segs.push(Seg::Key(k));
+                walk(v, segs, sink);
+                segs.pop();
             }
         }
-        Value::Tagged(t) => interpolate_tree(&mut t.value, path, env, errors, warned, warnings),
+        Value::Tagged(t) => walk(&mut t.value, segs, sink),
         _ => {}
     }
 }

@@ -267,28 +267,38 @@ fn file_ref_identity(v: &Value) -> Option<String> {
     }
 }
 
+fn is_reset(v: &Value) -> bool {
+    matches!(v, Value::Tagged(t) if tag_is(t, RESET))
+}
+
 /// Removes the merge tags from a document: `!reset` entries disappear, `!override` values
 /// become plain values. Other tags are kept (the normalize phase rejects them).
-pub(crate) fn strip_tags(value: Value) -> Value {
+pub(crate) fn strip_tags(mut value: Value) -> Value {
+    strip_tags_in_place(&mut value);
+    value
+}
+
+/// [`strip_tags`] without rebuilding untagged parts of the tree.
+pub(crate) fn strip_tags_in_place(value: &mut Value) {
     match value {
-        Value::Tagged(t) if tag_is(&t, OVERRIDE) || tag_is(&t, RESET) => strip_tags(t.value),
-        Value::Mapping(m) => Value::Mapping(
-            m.into_iter()
-                .filter(|(_, v)| !matches!(v, Value::Tagged(t) if tag_is(t, RESET)))
-                .map(|(k, v)| (k, strip_tags(v)))
-                .collect(),
-        ),
-        Value::Sequence(s) => Value::Sequence(
-            s.into_iter()
-                .filter(|v| !matches!(v, Value::Tagged(t) if tag_is(t, RESET)))
-                .map(strip_tags)
-                .collect(),
-        ),
-        Value::Tagged(mut t) => {
-            t.value = strip_tags(t.value);
-            Value::Tagged(t)
+        Value::Tagged(t) if tag_is(t, OVERRIDE) || tag_is(t, RESET) => {
+            *value = std::mem::take(&mut t.value);
+            strip_tags_in_place(value);
         }
-        other => other,
+        Value::Mapping(m) => {
+            if m.values().any(is_reset) {
+                m.retain(|_, v| !is_reset(v));
+            }
+            for (_, v) in m.iter_mut() {
+                strip_tags_in_place(v);
+            }
+        }
+        Value::Sequence(s) => {
+            s.retain(|v| !is_reset(v));
+            s.iter_mut().for_each(strip_tags_in_place);
+        }
+        Value::Tagged(t) => strip_tags_in_place(&mut t.value),
+        _ => {}
     }
 }
 

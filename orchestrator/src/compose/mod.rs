@@ -94,7 +94,8 @@ impl LoadOptions {
         }
     }
 
-    /// Options from the global CLI flags, the current directory and the process environment.
+    /// Options from the global CLI flags, the current directory and the process environment
+    /// (variables whose name or value is not UTF-8 are left out).
     pub fn from_args(args: &crate::cli::ProjectArgs) -> std::io::Result<Self> {
         Ok(Self {
             files: args.files.clone(),
@@ -103,7 +104,9 @@ impl LoadOptions {
             env_files: args.env_files.clone(),
             working_dir: std::env::current_dir()?,
             project_directory: args.project_directory.clone(),
-            environment: std::env::vars().collect(),
+            environment: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             no_interpolate: false,
         })
     }
@@ -195,6 +198,7 @@ impl Ctx<'_> {
 }
 
 /// Loads a project, reading files through `fs`.
+#[tracing::instrument(skip_all, fields(dir = %opts.working_dir.display()))]
 pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, LoadError> {
     let mut warnings = Diagnostics::default();
     let disc = discover::discover(opts, fs, &mut warnings)?;
@@ -232,9 +236,10 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     for doc in docs {
         merge::merge_documents(&mut merged, doc);
     }
-    let mut merged = match merge::strip_tags(Value::Mapping(merged)) {
-        Value::Mapping(m) => m,
-        _ => Mapping::new(),
+    let mut merged = Value::Mapping(merged);
+    merge::strip_tags_in_place(&mut merged);
+    let Value::Mapping(mut merged) = merged else {
+        return Err(finish_errors(&ctx, Vec::new()));
     };
     extends::apply(&mut ctx, &mut merged, &disc.project_dir, &disc.env);
     let name = project_name(opts, &disc, &merged, &mut ctx.errors)?;
@@ -267,12 +272,16 @@ pub fn load_with(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Project, Loa
     if !ctx.errors.is_empty() || !later.is_empty() {
         return Err(finish_errors(&ctx, later));
     }
-    let mut warnings = std::mem::take(&mut ctx.warnings.0);
-    for w in &mut warnings {
-        ctx.locator.locate(w);
-    }
-    project.warnings = warnings;
+    let warnings = std::mem::take(&mut ctx.warnings.0);
+    project.warnings = located(&ctx, warnings);
     project.files = disc.files;
+    tracing::debug!(
+        project = %project.name,
+        services = project.services.len(),
+        disabled = project.disabled_services.len(),
+        warnings = project.warnings.len(),
+        "compose project loaded"
+    );
     Ok(project)
 }
 
@@ -293,7 +302,12 @@ fn follows_from(later: &str, earlier: &str) -> bool {
 
 /// All errors located, sorted by position and deduplicated.
 fn finish_errors(ctx: &Ctx<'_>, later: Vec<Diagnostic>) -> LoadError {
-    let mut all: Vec<Diagnostic> = ctx.errors.0.iter().cloned().chain(later).collect();
+    let all: Vec<Diagnostic> = ctx.errors.0.iter().cloned().chain(later).collect();
+    LoadError::Invalid(Diagnostics(located(ctx, all)))
+}
+
+/// Diagnostics with their positions filled in, sorted by position and deduplicated.
+fn located(ctx: &Ctx<'_>, mut all: Vec<Diagnostic>) -> Vec<Diagnostic> {
     for d in &mut all {
         ctx.locator.locate(d);
     }
@@ -307,7 +321,7 @@ fn finish_errors(ctx: &Ctx<'_>, later: Vec<Diagnostic>) -> LoadError {
         key(a).cmp(&key(b))
     });
     all.dedup();
-    LoadError::Invalid(Diagnostics(all))
+    all
 }
 
 /// `-p`, `COMPOSE_PROJECT_NAME`, top-level `name:`, else the project directory's name.

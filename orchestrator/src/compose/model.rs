@@ -66,12 +66,17 @@ impl Project {
             .collect()
     }
 
-    /// The model as a compose document: what `berth config` prints (no `working_dir`, which is
-    /// not a compose key, so the output loads back as a compose file).
-    pub fn to_compose_value(&self) -> Result<Value, serde_yaml::Error> {
+    /// The model as a compose document: what `berth config` prints. It loads back as a
+    /// compose file to the same model: `working_dir` (not a compose key) is left out and, when
+    /// `escape_dollars` is set (the values were interpolated), every `$` in a value is written
+    /// `$$` so that loading does not interpolate it again.
+    pub fn to_compose_value(&self, escape_dollars: bool) -> Result<Value, serde_yaml::Error> {
         let mut value = serde_yaml::to_value(self)?;
         if let Value::Mapping(map) = &mut value {
             map.shift_remove("working_dir");
+        }
+        if escape_dollars {
+            escape(&mut value);
         }
         Ok(value)
     }
@@ -86,6 +91,16 @@ impl Project {
                     .unwrap_or_else(|| format!("{}-{name}", self.name))
             })
             .collect()
+    }
+}
+
+fn escape(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Sequence(items) => items.iter_mut().for_each(escape),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| escape(v)),
+        Value::Tagged(t) => escape(&mut t.value),
+        _ => {}
     }
 }
 

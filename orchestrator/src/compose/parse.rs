@@ -19,8 +19,17 @@ use super::error::{Diagnostic, Location};
 pub(crate) struct SourceFile {
     /// The path as shown in messages.
     pub display: String,
-    /// Start of every key path, from the position-keeping parse.
-    pub positions: Positions,
+    /// The text, for the position-keeping parse.
+    text: String,
+    /// Start of every key path, scanned on first use (only loads with diagnostics need it).
+    positions: std::cell::OnceCell<Positions>,
+}
+
+impl SourceFile {
+    /// The positions of the file's key paths.
+    pub fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| Positions::scan(&self.text))
+    }
 }
 
 /// The path shown in messages: relative to `cwd` when below it, else absolute.
@@ -82,7 +91,8 @@ pub(crate) fn parse(
     };
     let file = SourceFile {
         display,
-        positions: Positions::scan(text),
+        text: text.to_string(),
+        positions: std::cell::OnceCell::new(),
     };
     Ok((file, doc))
 }
@@ -296,7 +306,7 @@ impl Locator {
         let file = &self.files[index];
         let mut current = Some(diag.path.as_str());
         while let Some(p) = current {
-            if let Some((line, column)) = file.positions.get(p) {
+            if let Some((line, column)) = file.positions().get(p) {
                 diag.location = Some(self.loc(file, line, column));
                 return;
             }
@@ -322,7 +332,7 @@ impl Locator {
                 return None;
             }
             for file in self.files.iter().rev() {
-                if let Some((line, column)) = file.positions.get(p) {
+                if let Some((line, column)) = file.positions().get(p) {
                     return Some(self.loc(file, line, column));
                 }
             }
@@ -345,7 +355,7 @@ impl Locator {
             }
             for (file, base) in origins.iter().rev() {
                 let f = &self.files[*file];
-                if let Some((line, column)) = f.positions.get(&format!("{base}{tail}")) {
+                if let Some((line, column)) = f.positions().get(&format!("{base}{tail}")) {
                     return Some(self.loc(f, line, column));
                 }
             }

@@ -2,6 +2,8 @@
 //! live in memory ([`MemoryFiles`]) under `/proj`, the environment is explicit, so the tests
 //! never depend on the host.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod build;
 mod depends_on;
 mod deploy;
@@ -75,7 +77,16 @@ pub fn errors(yaml: &str) -> Vec<String> {
 pub fn errors_of(r: Result<Project, LoadError>) -> Vec<String> {
     match r {
         Ok(p) => panic!("expected an error, loaded {:#?}", p.services.keys()),
-        Err(e) => e.to_string().lines().map(str::to_string).collect(),
+        Err(e) => {
+            let text = e.to_string();
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let n = e.diagnostics().len();
+            if n > 1 {
+                assert_eq!(lines[0], format!("{n} errors:"));
+                return lines[1..].to_vec();
+            }
+            lines
+        }
     }
 }
 

@@ -63,7 +63,7 @@ x-meta: {version: 1}
 ";
 
 fn reload(p: &Project) -> Project {
-    let text = serde_yaml::to_string(&p.to_compose_value().unwrap()).unwrap();
+    let text = serde_yaml::to_string(&p.to_compose_value(true).unwrap()).unwrap();
     match load_files(&[("compose.yaml", &text)], &[("HOME", "/home/u")]) {
         Ok(p) => p,
         Err(e) => panic!("config output does not load back:\n{e}\n---\n{text}"),

@@ -1,0 +1,2 @@
+DJANGO_DEBUG=0
+CELERY_BROKER_URL=redis://redis:6379/0
