@@ -1,9 +1,10 @@
 //! End-to-end tests of compose projects: `up`, `down`, `scale`, `ps`, the reconciler's restart
 //! policies and health checks, volumes, secrets; the real binary, as root.
 
+#![allow(clippy::unwrap_used)] // test harness helpers outside #[test] fns
+
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::Root;
@@ -19,6 +20,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 struct Project<'a> {
     root: &'a Root,
     dir: tempfile::TempDir,
+    file: String,
     name: String,
 }
 
@@ -28,6 +30,7 @@ impl<'a> Project<'a> {
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
         Project {
             root,
+            file: dir.path().join("compose.yaml").display().to_string(),
             dir,
             name: name.to_string(),
         }
@@ -38,7 +41,7 @@ impl<'a> Project<'a> {
     }
 
     fn args<'b>(&'b self, rest: &[&'b str]) -> Vec<&'b str> {
-        let mut a = vec!["-f", self.file(), "-p", self.name.as_str()];
+        let mut a = vec!["-f", self.file.as_str(), "-p", self.name.as_str()];
         a.extend_from_slice(rest);
         a
     }
