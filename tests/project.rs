@@ -46,16 +46,6 @@ impl<'a> Project<'a> {
         a
     }
 
-    fn file(&self) -> &str {
-        let p: &Path = self.dir.path();
-        Box::leak(
-            p.join("compose.yaml")
-                .display()
-                .to_string()
-                .into_boxed_str(),
-        )
-    }
-
     fn ok(&self, rest: &[&str]) -> String {
         self.root.ok(&self.args(rest))
     }
