@@ -256,7 +256,22 @@ impl Runtime {
                 id: String::new(),
                 step: "delete the root's cgroup",
                 source,
-            })
+            })?;
+        // The shared `berth` parent goes too once no other root uses it (rmdir fails while
+        // another root's cgroups are inside, which is fine).
+        let mounts = self
+            .layout
+            .v1_controllers()
+            .map(|c| c.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.layout.unified().map(Path::to_path_buf));
+        if let Some(top) = self.cgroup_base.split('/').next() {
+            for m in mounts {
+                let _ = fs::remove_dir(m.join(top));
+            }
+        }
+        Ok(())
     }
 
     /// Removes a stopped container's cgroup (its processes are gone).
