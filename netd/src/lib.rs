@@ -13,6 +13,7 @@
 //! - [`config`]: the configuration, [`NetdConfig`].
 //! - [`ipam`]: subnet and address allocation (pure).
 //! - [`state`]: the persisted state and its atomic writes.
+//! - [`slots`]: double-buffered files for state written on every attach and detach.
 //! - [`names`]: ids, interface names, MACs.
 //! - [`netlink`]: bridges, veths, addresses, routes over rtnetlink.
 //! - [`firewall`]: nftables table (isolation, NAT, ports) and Docker coexistence.
@@ -34,6 +35,7 @@ pub mod manager;
 pub mod names;
 pub mod netlink;
 pub mod ports;
+pub mod slots;
 pub mod state;
 pub mod sys;
 pub mod sysctl;

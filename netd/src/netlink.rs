@@ -15,11 +15,12 @@ use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+    BridgePortState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use crate::ipam::Taken;
@@ -306,6 +307,32 @@ impl Nl {
             ))
     }
 
+    /// Retires the veth `name` (see [`Reaper`]): disables its bridge port, which cuts the
+    /// container off at once, and moves it to [`RETIRED_GROUP`]. Returns false when the link is
+    /// already gone.
+    pub(crate) async fn retire_veth(&self, name: &str) -> Result<bool, NetlinkError> {
+        let msg = LinkBridgePort::new(0)
+            .name(name.to_string())
+            .state(BridgePortState::Disabled)
+            .link_group(RETIRED_GROUP)
+            .build();
+        let result = match self.handle.link().set_port(msg).execute().await {
+            // Not a bridge port (its bridge was deleted under it): nothing to cut off.
+            Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => {
+                let msg = LinkUnspec::new_with_name(name)
+                    .link_group(RETIRED_GROUP)
+                    .build();
+                self.handle.link().set(msg).execute().await
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(false),
+            Err(e) => Err(NetlinkError::request("retire veth", name)(e)),
+        }
+    }
+
     /// Adds the default route via `gateway` out of link `index`.
     pub(crate) async fn add_default_route(
         &self,
@@ -410,19 +437,27 @@ fn route_table(header: &RouteHeader, attrs: &[RouteAttribute]) -> u32 {
         .unwrap_or(u32::from(header.table))
 }
 
+/// The link group of retired veths, shared by every berth root: its members are only ever
+/// veths that are about to be deleted ("bert").
+pub(crate) const RETIRED_GROUP: u32 = 0x6265_7274;
+
+/// How long retired veths wait so their deletion can be batched.
+const REAP_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Work for the [`Reaper`] thread.
 enum Job {
-    Delete { index: u32, name: String },
+    Retired,
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-/// Deletes links on a dedicated thread with its own netlink socket.
+/// Deletes retired veths in batches, on a dedicated thread with its own netlink socket.
 ///
-/// Deleting a network device makes the deleting `sendmsg` wait ~20 ms for the kernel to drop
-/// every reference to it (RCU grace periods), though the device is gone from every listing
-/// and the RTNL lock is free long before. Detach hands its veths here and returns at once; the
-/// wait happens off the runtime and off the main netlink socket. Links are deleted by index, so
-/// a link created later under the same name is never hit.
+/// Deleting a network device costs ~10-20 ms here, most of it waiting for RCU grace periods,
+/// partly under the RTNL lock; deleting many devices in one request costs about the same as
+/// one. So detach only *retires* a veth (one cheap request, [`Nl::retire_veth`]: its bridge
+/// port is disabled, which cuts the container off at once, and it joins [`RETIRED_GROUP`]),
+/// and this thread deletes the whole group at most [`REAP_DELAY`] later in one request, off the
+/// runtime and off the main netlink socket.
 pub(crate) struct Reaper {
     tx: tokio::sync::mpsc::UnboundedSender<Job>,
 }
@@ -430,12 +465,16 @@ pub(crate) struct Reaper {
 impl Reaper {
     /// Starts the thread (in the caller's network namespace).
     pub(crate) async fn start() -> Result<Reaper, NetlinkError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<()>>();
         std::thread::Builder::new()
             .name("netd-reaper".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -454,19 +493,7 @@ impl Reaper {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    while let Some(job) = rx.recv().await {
-                        match job {
-                            Job::Delete { index, name } => match handle.link().del(index).execute().await {
-                                Ok(()) => {}
-                                Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
-                                // Nobody waits for this result any more: log it.
-                                Err(e) => tracing::warn!(link = %name, index, error = %e, "delete link failed"),
-                            },
-                            Job::Flush(done) => {
-                                let _ = done.send(());
-                            }
-                        }
-                    }
+                    reap(handle, rx).await;
                 });
             })
             .map_err(NetlinkError::Connect)?;
@@ -479,21 +506,63 @@ impl Reaper {
         }
     }
 
-    /// Queues the deletion of link `index` (named `name`, for logs).
-    pub(crate) fn delete(&self, index: u32, name: &str) {
-        let job = Job::Delete {
-            index,
-            name: name.to_string(),
-        };
+    /// Tells the reaper a veth was retired.
+    pub(crate) fn retired(&self) {
         // The thread only stops when the Reaper is dropped.
-        let _ = self.tx.send(job);
+        let _ = self.tx.send(Job::Retired);
     }
 
-    /// Waits until every queued deletion is done.
+    /// Deletes every retired veth now and waits for it.
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.tx.send(Job::Flush(done)).is_ok() {
             let _ = wait.await;
         }
+    }
+}
+
+/// The reaper loop: deletes the retired group [`REAP_DELAY`] after the first retirement, or at
+/// once on a flush.
+async fn reap(handle: Handle, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let job = match deadline {
+            Some(at) => tokio::select! {
+                job = rx.recv() => job,
+                _ = tokio::time::sleep_until(at) => {
+                    delete_retired(&handle).await;
+                    deadline = None;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        match job {
+            Some(Job::Retired) => {
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + REAP_DELAY);
+            }
+            Some(Job::Flush(done)) => {
+                delete_retired(&handle).await;
+                deadline = None;
+                let _ = done.send(());
+            }
+            None => {
+                delete_retired(&handle).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Deletes every link of [`RETIRED_GROUP`] in one request.
+async fn delete_retired(handle: &Handle) {
+    let msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .link_group(RETIRED_GROUP)
+        .build();
+    match handle.link().del_with_message(msg).execute().await {
+        Ok(()) => {}
+        Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
+        // Nobody waits for this result; reconcile sweeps whatever stays behind.
+        Err(e) => tracing::warn!(group = RETIRED_GROUP, error = %e, "delete retired veths failed"),
     }
 }
