@@ -15,12 +15,12 @@ use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    BridgePortState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 
 use crate::ipam::Taken;
@@ -241,6 +241,25 @@ impl Nl {
             .map_err(NetlinkError::request("bring up link", name))
     }
 
+    /// Stops a link that is still down from ever getting IPv6 addresses (address generation
+    /// mode "none"): no link-local address, so no duplicate address detection, router
+    /// solicitations or multicast reports. A kernel without IPv6 has nothing to stop.
+    pub(crate) async fn no_ipv6_addresses(
+        &self,
+        index: u32,
+        name: &str,
+    ) -> Result<(), NetlinkError> {
+        let spec = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
+        let msg = LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![spec]))
+            .build();
+        match self.handle.link().set(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
+            Err(e) => Err(NetlinkError::request("turn off ipv6 addresses of", name)(e)),
+        }
+    }
+
     /// Adds `ip/prefix` to a link; an address already there is fine.
     pub(crate) async fn add_address(
         &self,
@@ -307,26 +326,15 @@ impl Nl {
             ))
     }
 
-    /// Retires the veth `name` (see [`Reaper`]): disables its bridge port, which cuts the
-    /// container off at once, and moves it to [`RETIRED_GROUP`]. Returns false when the link is
-    /// already gone.
+    /// Retires the veth `name` (see [`Reaper`]): sets it down, which cuts the container off
+    /// at once (a bridge port that is down forwards nothing), and moves it to
+    /// [`RETIRED_GROUP`]. Returns false when the link is already gone.
     pub(crate) async fn retire_veth(&self, name: &str) -> Result<bool, NetlinkError> {
-        let msg = LinkBridgePort::new(0)
-            .name(name.to_string())
-            .state(BridgePortState::Disabled)
+        let msg = LinkUnspec::new_with_name(name)
+            .down()
             .link_group(RETIRED_GROUP)
             .build();
-        let result = match self.handle.link().set_port(msg).execute().await {
-            // Not a bridge port (its bridge was deleted under it): nothing to cut off.
-            Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => {
-                let msg = LinkUnspec::new_with_name(name)
-                    .link_group(RETIRED_GROUP)
-                    .build();
-                self.handle.link().set(msg).execute().await
-            }
-            other => other,
-        };
-        match result {
+        match self.handle.link().set(msg).execute().await {
             Ok(()) => Ok(true),
             Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(false),
             Err(e) => Err(NetlinkError::request("retire veth", name)(e)),
@@ -454,8 +462,8 @@ enum Job {
 ///
 /// Deleting a network device costs ~10-20 ms here, most of it waiting for RCU grace periods,
 /// partly under the RTNL lock; deleting many devices in one request costs about the same as
-/// one. So detach only *retires* a veth (one cheap request, [`Nl::retire_veth`]: its bridge
-/// port is disabled, which cuts the container off at once, and it joins [`RETIRED_GROUP`]),
+/// one. So detach only *retires* a veth (one cheap request, [`Nl::retire_veth`]: it goes down,
+/// which cuts the container off at once, and joins [`RETIRED_GROUP`]),
 /// and this thread deletes the whole group at most [`REAP_DELAY`] later in one request, off the
 /// runtime and off the main netlink socket.
 pub(crate) struct Reaper {

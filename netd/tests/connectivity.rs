@@ -90,8 +90,18 @@ fn containers_on_one_network_reach_each_other_by_name_and_address() {
             .unwrap();
         assert_eq!(answer.code, ResponseCode::NXDomain);
 
-        netd.detach("c1").await.unwrap();
+        // Detaching cuts the container off at once, and its veth is gone soon after.
         netd.detach("c2").await.unwrap();
+        assert!(c1.run(move || tcp_fetch(target)).await.is_err());
+        let answer = c1
+            .run(move || dns_query(gw, "beta", RecordType::A))
+            .await
+            .unwrap();
+        assert!(answer.a.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!link_names().contains(&e2.host_interface));
+        assert!(!c2.exec(&["ip", "-o", "link"]).contains("eth0"));
+        netd.detach("c1").await.unwrap();
         // Detach is idempotent.
         netd.detach("c2").await.unwrap();
         netd.remove_network("front").await.unwrap();

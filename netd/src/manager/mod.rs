@@ -28,7 +28,7 @@ use crate::names;
 use crate::netlink::{Nl, Reaper};
 use crate::ports::{self, Reservation};
 use crate::state::{EndpointRecord, NetworkRecord, Scope, State};
-use crate::sysctl::{Sysctl, SysctlError};
+use crate::sysctl::Sysctl;
 
 /// Port of the embedded DNS servers.
 const DNS_PORT: u16 = 53;
@@ -312,16 +312,8 @@ impl Netd {
                 self.sysctl
                     .ensure(&format!("net/ipv4/conf/{b}/route_localnet"), "1")?;
             }
-            match self
-                .sysctl
-                .ensure(&format!("net/ipv6/conf/{b}/disable_ipv6"), "1")
-            {
-                Ok(_) => {}
-                // A kernel without IPv6 has nothing to disable.
-                Err(SysctlError::Read { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.sysctl
+                .ensure_if_present(&format!("net/ipv6/conf/{b}/disable_ipv6"), "1")?;
         }
         Ok(())
     }
