@@ -3,7 +3,7 @@
 //! namespace, addresses, routes, and dumps of the host's links, routes and addresses.
 //!
 //! A connection inside a container namespace is opened on a short-lived thread that joins the
-//! namespace just long enough to create the socket (see [`crate::sys::in_netns`]); the socket
+//! namespace just long enough to create the socket (see `sys::in_netns`); the socket
 //! then works from any thread.
 
 use std::fs::File;

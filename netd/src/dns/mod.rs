@@ -2,7 +2,7 @@
 //! address only (UDP and TCP port 53).
 //!
 //! It answers A (and PTR) queries for container names, short ids, network aliases and service
-//! names from the [`registry`], authoritatively and with TTL 0 so a replica that stops or turns
+//! names from the registry, authoritatively and with TTL 0 so a replica that stops or turns
 //! unhealthy disappears from answers at once; other names are forwarded to the host's resolvers
 //! (internal networks forward nothing). Messages are parsed and built with hickory-proto; the
 //! forwarder relays the client's message and the upstream's answer unchanged.

@@ -29,7 +29,7 @@
 //!
 //! Docker sets the FORWARD policy to DROP and, with `br_netfilter`, even traffic between two
 //! ports of one berth bridge crosses that chain. When Docker's `DOCKER-USER` chain exists,
-//! [`docker`] adds a jump from it to our own chain `BERTH-<root id>`, which accepts traffic in
+//! the `docker` module adds a jump from it to our own chain `BERTH-<root id>`, which accepts traffic in
 //! and out of our bridges only; Docker's own rules are untouched and our nftables table still
 //! decides what is allowed.
 

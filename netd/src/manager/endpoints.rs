@@ -269,7 +269,7 @@ impl Netd {
     /// published ports, removes its DNS records. Idempotent and best effort: a container that
     /// is not attached (or whose links are already gone) is success. The container is cut off
     /// at once; its veths are deleted in the background within 100 ms (see
-    /// [`crate::netlink::Reaper`]), and removing a network, reconciling and shutting down wait
+    /// `netlink::Reaper`), and removing a network, reconciling and shutting down wait
     /// for that.
     #[instrument(skip(self), fields(container = %container_id))]
     pub async fn detach(&self, container_id: &str) -> Result<(), NetdError> {

@@ -2,8 +2,8 @@
 //! through one async lock so state, links, rules and DNS records change together, and every
 //! mutation that fails half-way is rolled back.
 //!
-//! - [`networks`]: create, remove, list, prune.
-//! - [`endpoints`]: attach, detach, DNS health, published ports.
+//! - `networks`: create, remove, list, prune.
+//! - `endpoints`: attach, detach, DNS health, published ports.
 //! - here: opening (restoring bridges, rules, DNS servers and port reservations after an
 //!   engine restart), reconciling with the containers that still live, shutdown.
 
