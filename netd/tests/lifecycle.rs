@@ -373,11 +373,17 @@ fn works_beside_docker_forward_drop() {
             .await
             .unwrap()
             .starts_with("two@"));
-        // Without our jump, Docker's policy would indeed cut it.
+        // Without our jump, Docker's policy would indeed cut it; a refresh puts it back (as
+        // after a restart of Docker, which rebuilds its chains).
         let chain_name = netd.docker_chain().to_string();
         run_ok("iptables", &["-D", "DOCKER-USER", "-j", &chain_name]);
         assert!(c1.run(move || tcp_fetch(t)).await.is_err());
-        run_ok("iptables", &["-I", "DOCKER-USER", "-j", &chain_name]);
+        netd.refresh_firewall().await.unwrap();
+        assert!(c1
+            .run(move || tcp_fetch(t))
+            .await
+            .unwrap()
+            .starts_with("two@"));
         // Egress.
         let out = "198.18.0.2:8000".parse().unwrap();
         assert_eq!(

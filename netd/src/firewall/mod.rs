@@ -106,12 +106,15 @@ impl Firewall {
         networks: &[FwNetwork],
         ports: &[FwPort],
     ) -> Result<(), FirewallError> {
-        let script = if networks.is_empty() {
-            render_delete(&self.table)
-        } else {
-            render(&self.table, networks, ports)
-        };
-        nft::run(&script).await?;
+        if networks.is_empty() {
+            return match nft::run(&render_delete(&self.table)).await {
+                // Without nft there is no table of ours to delete: a host that never uses
+                // networks does not need nftables.
+                Err(NftError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => Ok(other?),
+            };
+        }
+        nft::run(&render(&self.table, networks, ports)).await?;
         Ok(())
     }
 

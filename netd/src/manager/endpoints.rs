@@ -363,7 +363,13 @@ impl Netd {
             .filter_map(|e| state.network_by_id(&e.network_id).map(|n| (e, n)))
             .collect();
         endpoints.sort_by_key(|(e, _)| interface_number(&e.interface));
-        let nameserver = endpoints.first().map(|(_, n)| n.gateway);
+        // The server of the first network with egress (internal networks forward nothing);
+        // any of the container's servers answers the names of all its networks.
+        let nameserver = endpoints
+            .iter()
+            .find(|(_, n)| !n.internal)
+            .or(endpoints.first())
+            .map(|(_, n)| n.gateway);
         let hosts: Vec<(Ipv4Addr, Vec<String>)> = endpoints
             .iter()
             .map(|(e, _)| {

@@ -53,6 +53,7 @@ pub struct Netd {
     firewall: Firewall,
     registry: Arc<Registry>,
     upstreams: Arc<Vec<SocketAddr>>,
+    search: Arc<Vec<String>>,
     host_resolv: String,
     inner: Mutex<Inner>,
 }
@@ -93,6 +94,7 @@ impl Netd {
             reaper: Reaper::start().await?,
             registry: Arc::new(Registry::default()),
             upstreams: Arc::new(upstreams),
+            search: Arc::new(files::search_domains(&host_resolv)),
             host_resolv,
             root_id,
             cfg,
@@ -190,6 +192,15 @@ impl Netd {
         }
         inner.reservations.clear();
         info!("netd shut down");
+    }
+
+    /// Loads this root's firewall rules and the Docker coexistence chain again, for when
+    /// something else flushed them (`nft flush ruleset`, a firewall reload) or Docker started
+    /// after the networks were made. Cheap enough to call every few seconds.
+    #[instrument(skip(self))]
+    pub async fn refresh_firewall(&self) -> Result<(), NetdError> {
+        let inner = self.inner.lock().await;
+        self.apply_firewall(&inner.state, true).await
     }
 
     /// The root id in force (names the firewall table `berth-ID` and chain `BERTH-ID`).
@@ -354,6 +365,7 @@ impl Netd {
         let responder = Responder {
             network_id: net.id.clone(),
             internal: net.internal,
+            search: self.search.clone(),
         };
         Ok(DnsServer::start(
             self.registry.clone(),
