@@ -15,8 +15,8 @@ use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
-    LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, BridgePortState, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, InfoVeth, LinkAttribute, LinkInfo, LinkMessage, State as LinkState,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
@@ -81,6 +81,39 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
         rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
         _ => None,
     }
+}
+
+/// True when a new link has its real qdisc and is operationally up: until the kernel
+/// activates it, a link that is up still sends through the `noop` qdisc, which drops
+/// everything.
+pub(crate) fn transmitting(msg: &LinkMessage) -> bool {
+    let qdisc = msg
+        .attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::Qdisc(q) if q != "noop"));
+    qdisc && oper_up(msg)
+}
+
+/// True when the link is operationally up: for a bridge, its carrier is on (it has a
+/// forwarding port) and the kernel has re-activated its queues, so the host's own packets
+/// (ARP replies, DNS answers) leave it.
+pub(crate) fn oper_up(msg: &LinkMessage) -> bool {
+    msg.attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::OperState(LinkState::Up)))
+}
+
+/// True when the link is a bridge port in forwarding state.
+pub(crate) fn port_forwarding(msg: &LinkMessage) -> bool {
+    msg.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| match i {
+            LinkInfo::PortData(InfoPortData::BridgePort(port)) => port
+                .iter()
+                .any(|p| matches!(p, InfoBridgePort::State(BridgePortState::Forwarding))),
+            _ => false,
+        }),
+        _ => false,
+    })
 }
 
 /// One link as dumped.
@@ -257,6 +290,39 @@ impl Nl {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
             Err(e) => Err(NetlinkError::request("turn off ipv6 addresses of", name)(e)),
+        }
+    }
+
+    /// Waits until link `name` carries traffic: `ready` holds for it (see
+    /// [`port_forwarding`], [`transmitting`]). A veth's carrier, the qdisc that lets it send
+    /// and the bridge port state all change in the kernel's link-watch work, asynchronously;
+    /// under load that takes a while, and packets sent meanwhile are dropped (a lost first ARP
+    /// request costs a second). Returns false if `deadline` passed first.
+    pub(crate) async fn wait_link(
+        &self,
+        name: &str,
+        ready: fn(&LinkMessage) -> bool,
+        deadline: std::time::Duration,
+    ) -> Result<bool, NetlinkError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut links = self
+                .handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute();
+            let msg = links
+                .try_next()
+                .await
+                .map_err(NetlinkError::request("read state of link", name))?;
+            if msg.as_ref().is_some_and(ready) {
+                return Ok(true);
+            }
+            if start.elapsed() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 

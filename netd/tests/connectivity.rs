@@ -392,3 +392,31 @@ fn static_addresses_are_honoured_and_duplicates_refused() {
         netd.shutdown().await;
     });
 }
+
+#[test]
+fn a_container_talks_right_after_attach() {
+    in_test_host(|| async {
+        let root = TestRoot::new();
+        let netd = root.open(None).await;
+        let net = netd.create_network(network("fresh")).await.unwrap();
+        let gw = SocketAddr::from((net.gateway, 53));
+        for i in 0..10 {
+            let c = TestNetns::new("f");
+            let id = format!("f{i}");
+            netd.attach(&id, &c.path, &[endpoint("fresh", &id)], &[])
+                .await
+                .unwrap();
+            // One try, shorter than the ARP retry (1 s): a first packet lost to a link that is
+            // not ready yet would fail it.
+            let connected = c
+                .run(move || {
+                    std::net::TcpStream::connect_timeout(&gw, std::time::Duration::from_millis(900))
+                })
+                .await;
+            assert!(connected.is_ok(), "attach {i}: {connected:?}");
+            netd.detach(&id).await.unwrap();
+        }
+        netd.remove_network("fresh").await.unwrap();
+        netd.shutdown().await;
+    });
+}

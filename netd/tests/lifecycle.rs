@@ -26,6 +26,23 @@ fn subnet_pool_skips_host_subnets_and_other_roots() {
         // Another berth root on the same host skips it too.
         let b = n2.create_network(network("b")).await.unwrap();
         assert_eq!(b.subnet.to_string(), "10.89.2.0/24");
+        // A container of one root cannot use the other root's DNS server (or reach its
+        // network), though the other root's rules know nothing of it.
+        let c = TestNetns::new("c");
+        n1.attach("c", &c.path, &[endpoint("a", "c")], &[])
+            .await
+            .unwrap();
+        let other_gw = b.gateway;
+        assert!(c
+            .run(move || dns_query(other_gw, "x", RecordType::A))
+            .await
+            .is_err());
+        let own_gw = a.gateway;
+        assert!(c
+            .run(move || dns_query(own_gw, "c", RecordType::A))
+            .await
+            .is_ok());
+        n1.detach("c").await.unwrap();
         // A given subnet that overlaps is refused with the owner named.
         let err = n2
             .create_network(NetworkSpec {

@@ -16,10 +16,13 @@ use crate::error::NetdError;
 use crate::files;
 use crate::ipam::{self, Pool};
 use crate::names;
-use crate::netlink::Nl;
+use crate::netlink::{self, Nl};
 use crate::ports::{self, Reservation};
 use crate::state::{EndpointRecord, NetworkRecord, PortRecord, Scope, State};
 use crate::types::{Attachment, EndpointInfo, EndpointSpec, PortSpec, PublishedPort};
+
+/// How long attach waits for new links to carry traffic.
+const LINK_READY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An endpoint about to be created, with its network.
 struct Planned {
@@ -252,6 +255,27 @@ impl Netd {
         // configuration, link watch) that would delay the veth creation by ~4 ms.
         if let Some(lo) = inside.link_index("lo").await? {
             inside.set_up(lo, "lo").await?;
+        }
+        // The container's first packets must not vanish: attach returns once its interfaces
+        // send and the bridge forwards (at once, usually).
+        for p in planned.iter() {
+            let r = &p.record;
+            let sending = inside
+                .wait_link(&r.interface, netlink::transmitting, LINK_READY)
+                .await?;
+            let forwarding = self
+                .nl
+                .wait_link(&r.host_veth, netlink::port_forwarding, LINK_READY)
+                .await?;
+            // A bridge whose last port went away lost its carrier; it gets it back with this
+            // port, asynchronously too.
+            let bridge_up = self
+                .nl
+                .wait_link(&p.network.bridge, netlink::oper_up, LINK_READY)
+                .await?;
+            if !sending || !forwarding || !bridge_up {
+                warn!(veth = %r.host_veth, sending, forwarding, bridge_up, "link not ready yet");
+            }
         }
         Ok(())
     }
