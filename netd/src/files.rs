@@ -34,6 +34,23 @@ pub(crate) fn hosts(entries: &[(Ipv4Addr, Vec<String>)]) -> String {
     out
 }
 
+/// The search domains of a `resolv.conf` (lowercase, without the root dot).
+pub(crate) fn search_domains(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("search")).then(|| {
+                words
+                    .map(|w| w.trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .next_back()
+        .unwrap_or_default()
+}
+
 /// The nameservers of a `resolv.conf`, as UDP socket addresses on port 53.
 pub(crate) fn nameservers(resolv_conf: &str) -> Vec<SocketAddr> {
     resolv_conf
@@ -70,6 +87,16 @@ mod tests {
             ]
         );
         assert!(nameservers("").is_empty());
+    }
+
+    #[test]
+    fn parses_host_search_domains() {
+        assert_eq!(search_domains(HOST), vec!["corp.example"]);
+        assert_eq!(
+            search_domains("search a.example B.example.\nsearch c.example d.example\n"),
+            vec!["c.example", "d.example"]
+        );
+        assert!(search_domains("nameserver 1.1.1.1\n").is_empty());
     }
 
     #[test]

@@ -6,6 +6,25 @@
 //! through rtnetlink, firewall rules through one nftables table per root (see [`firewall`]),
 //! DNS through hickory-proto (see [`dns`]).
 //!
+//! # How a container gets on a network
+//!
+//! [`Netd::attach`] creates, per network, a veth pair whose container end is born inside the
+//! container's namespace (`eth0`, `eth1`, ...; MAC derived from the address; no IPv6
+//! addresses, networks are IPv4), adds the address, the default route via the first network
+//! with egress and brings `lo` up; DNS records and, for published ports, DNAT rules follow.
+//! [`Netd::detach`] sets the host ends down (the container is cut off at once) and leaves
+//! their deletion, the slow part in the kernel, to a background batch. State is persisted on
+//! every change (see [`state`]); [`Netd::open`] restores bridges, rules, DNS servers and port
+//! reservations after an engine restart and [`Netd::reconcile`] drops the containers that
+//! died meanwhile.
+//!
+//! # Host requirements
+//!
+//! Root; the `nft` tool (nftables package) for rules; the `iptables` tool only where Docker's
+//! chains exist (Docker ships with it). Rules live in the table `ip berth-<root id>` and,
+//! beside Docker, the chain `BERTH-<root id>`; bridges are `br-<network id>`, host-side veths
+//! `vb<random>`.
+//!
 //! # Layout
 //!
 //! - [`manager`]: [`Netd`], the API: open/reconcile/shutdown, networks, endpoints.
@@ -13,6 +32,7 @@
 //! - [`config`]: the configuration, [`NetdConfig`].
 //! - [`ipam`]: subnet and address allocation (pure).
 //! - [`state`]: the persisted state and its atomic writes.
+//! - [`slots`]: double-buffered files for state written on every attach and detach.
 //! - [`names`]: ids, interface names, MACs.
 //! - [`netlink`]: bridges, veths, addresses, routes over rtnetlink.
 //! - [`firewall`]: nftables table (isolation, NAT, ports) and Docker coexistence.
@@ -34,6 +54,7 @@ pub mod manager;
 pub mod names;
 pub mod netlink;
 pub mod ports;
+pub mod slots;
 pub mod state;
 pub mod sys;
 pub mod sysctl;

@@ -34,13 +34,13 @@ pub(crate) fn bridge_name(prefix: &str, network_id: &str) -> String {
     format!("{prefix}{}", &network_id[..take])
 }
 
-/// The host-side veth name of one container endpoint: stable for a (root, container, network)
-/// triple so detaching works from the ids alone.
-pub(crate) fn veth_name(root_id: &str, container_id: &str, network_id: &str) -> String {
-    let digest = Sha256::digest(format!("{root_id}\0{container_id}\0{network_id}"));
-    let hex = hex::encode(digest);
+/// A fresh host-side veth name: random, so a container re-attached right after a detach
+/// never waits for its previous veth (still being deleted) to free the name.
+pub(crate) fn veth_name() -> String {
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
     let room = IFNAME_MAX - VETH_PREFIX.len() - 2;
-    format!("{VETH_PREFIX}{}", &hex[..room])
+    format!("{VETH_PREFIX}{}", &hex::encode(bytes)[..room])
 }
 
 /// The interface alias that marks a bridge as made by this root: lets `open` find bridges it
@@ -139,12 +139,10 @@ mod tests {
     }
 
     #[test]
-    fn veth_names_are_stable_and_distinct() {
-        let a = veth_name("r1", "c1", "n1");
-        assert_eq!(a, veth_name("r1", "c1", "n1"));
-        assert_ne!(a, veth_name("r1", "c1", "n2"));
-        assert_ne!(a, veth_name("r2", "c1", "n1"));
-        assert!(a.len() <= IFNAME_MAX);
+    fn veth_names_are_short_and_distinct() {
+        let a = veth_name();
+        assert_ne!(a, veth_name());
+        assert_eq!(a.len(), 13);
         assert!(a.starts_with("vb"));
     }
 

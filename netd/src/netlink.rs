@@ -3,7 +3,7 @@
 //! namespace, addresses, routes, and dumps of the host's links, routes and addresses.
 //!
 //! A connection inside a container namespace is opened on a short-lived thread that joins the
-//! namespace just long enough to create the socket (see [`crate::sys::in_netns`]); the socket
+//! namespace just long enough to create the socket (see `sys::in_netns`); the socket
 //! then works from any thread.
 
 use std::fs::File;
@@ -15,7 +15,8 @@ use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, BridgePortState, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, InfoVeth, LinkAttribute, LinkInfo, LinkMessage, State as LinkState,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
@@ -80,6 +81,39 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
         rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
         _ => None,
     }
+}
+
+/// True when a new link has its real qdisc and is operationally up: until the kernel
+/// activates it, a link that is up still sends through the `noop` qdisc, which drops
+/// everything.
+pub(crate) fn transmitting(msg: &LinkMessage) -> bool {
+    let qdisc = msg
+        .attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::Qdisc(q) if q != "noop"));
+    qdisc && oper_up(msg)
+}
+
+/// True when the link is operationally up: for a bridge, its carrier is on (it has a
+/// forwarding port) and the kernel has re-activated its queues, so the host's own packets
+/// (ARP replies, DNS answers) leave it.
+pub(crate) fn oper_up(msg: &LinkMessage) -> bool {
+    msg.attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::OperState(LinkState::Up)))
+}
+
+/// True when the link is a bridge port in forwarding state.
+pub(crate) fn port_forwarding(msg: &LinkMessage) -> bool {
+    msg.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| match i {
+            LinkInfo::PortData(InfoPortData::BridgePort(port)) => port
+                .iter()
+                .any(|p| matches!(p, InfoBridgePort::State(BridgePortState::Forwarding))),
+            _ => false,
+        }),
+        _ => false,
+    })
 }
 
 /// One link as dumped.
@@ -240,6 +274,58 @@ impl Nl {
             .map_err(NetlinkError::request("bring up link", name))
     }
 
+    /// Stops a link that is still down from ever getting IPv6 addresses (address generation
+    /// mode "none"): no link-local address, so no duplicate address detection, router
+    /// solicitations or multicast reports. A kernel without IPv6 has nothing to stop.
+    pub(crate) async fn no_ipv6_addresses(
+        &self,
+        index: u32,
+        name: &str,
+    ) -> Result<(), NetlinkError> {
+        let spec = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
+        let msg = LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![spec]))
+            .build();
+        match self.handle.link().set(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
+            Err(e) => Err(NetlinkError::request("turn off ipv6 addresses of", name)(e)),
+        }
+    }
+
+    /// Waits until link `name` carries traffic: `ready` holds for it (see
+    /// [`port_forwarding`], [`transmitting`]). A veth's carrier, the qdisc that lets it send
+    /// and the bridge port state all change in the kernel's link-watch work, asynchronously;
+    /// under load that takes a while, and packets sent meanwhile are dropped (a lost first ARP
+    /// request costs a second). Returns false if `deadline` passed first.
+    pub(crate) async fn wait_link(
+        &self,
+        name: &str,
+        ready: fn(&LinkMessage) -> bool,
+        deadline: std::time::Duration,
+    ) -> Result<bool, NetlinkError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut links = self
+                .handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute();
+            let msg = links
+                .try_next()
+                .await
+                .map_err(NetlinkError::request("read state of link", name))?;
+            if msg.as_ref().is_some_and(ready) {
+                return Ok(true);
+            }
+            if start.elapsed() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// Adds `ip/prefix` to a link; an address already there is fine.
     pub(crate) async fn add_address(
         &self,
@@ -304,6 +390,21 @@ impl Nl {
                 "create veth pair",
                 format!("{host} (peer {peer})"),
             ))
+    }
+
+    /// Retires the veth `name` (see [`Reaper`]): sets it down, which cuts the container off
+    /// at once (a bridge port that is down forwards nothing), and moves it to
+    /// [`RETIRED_GROUP`]. Returns false when the link is already gone.
+    pub(crate) async fn retire_veth(&self, name: &str) -> Result<bool, NetlinkError> {
+        let msg = LinkUnspec::new_with_name(name)
+            .down()
+            .link_group(RETIRED_GROUP)
+            .build();
+        match self.handle.link().set(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(false),
+            Err(e) => Err(NetlinkError::request("retire veth", name)(e)),
+        }
     }
 
     /// Adds the default route via `gateway` out of link `index`.
@@ -410,19 +511,27 @@ fn route_table(header: &RouteHeader, attrs: &[RouteAttribute]) -> u32 {
         .unwrap_or(u32::from(header.table))
 }
 
+/// The link group of retired veths, shared by every berth root: its members are only ever
+/// veths that are about to be deleted ("bert").
+pub(crate) const RETIRED_GROUP: u32 = 0x6265_7274;
+
+/// How long retired veths wait so their deletion can be batched.
+const REAP_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Work for the [`Reaper`] thread.
 enum Job {
-    Delete { index: u32, name: String },
+    Retired,
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-/// Deletes links on a dedicated thread with its own netlink socket.
+/// Deletes retired veths in batches, on a dedicated thread with its own netlink socket.
 ///
-/// Deleting a network device makes the deleting `sendmsg` wait ~20 ms for the kernel to drop
-/// every reference to it (RCU grace periods), though the device is gone from every listing
-/// and the RTNL lock is free long before. Detach hands its veths here and returns at once; the
-/// wait happens off the runtime and off the main netlink socket. Links are deleted by index, so
-/// a link created later under the same name is never hit.
+/// Deleting a network device costs ~10-20 ms here, most of it waiting for RCU grace periods,
+/// partly under the RTNL lock; deleting many devices in one request costs about the same as
+/// one. So detach only *retires* a veth (one cheap request, [`Nl::retire_veth`]: it goes down,
+/// which cuts the container off at once, and joins [`RETIRED_GROUP`]),
+/// and this thread deletes the whole group at most [`REAP_DELAY`] later in one request, off the
+/// runtime and off the main netlink socket.
 pub(crate) struct Reaper {
     tx: tokio::sync::mpsc::UnboundedSender<Job>,
 }
@@ -430,12 +539,16 @@ pub(crate) struct Reaper {
 impl Reaper {
     /// Starts the thread (in the caller's network namespace).
     pub(crate) async fn start() -> Result<Reaper, NetlinkError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<()>>();
         std::thread::Builder::new()
             .name("netd-reaper".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -454,19 +567,7 @@ impl Reaper {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    while let Some(job) = rx.recv().await {
-                        match job {
-                            Job::Delete { index, name } => match handle.link().del(index).execute().await {
-                                Ok(()) => {}
-                                Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
-                                // Nobody waits for this result any more: log it.
-                                Err(e) => tracing::warn!(link = %name, index, error = %e, "delete link failed"),
-                            },
-                            Job::Flush(done) => {
-                                let _ = done.send(());
-                            }
-                        }
-                    }
+                    reap(handle, rx).await;
                 });
             })
             .map_err(NetlinkError::Connect)?;
@@ -479,21 +580,63 @@ impl Reaper {
         }
     }
 
-    /// Queues the deletion of link `index` (named `name`, for logs).
-    pub(crate) fn delete(&self, index: u32, name: &str) {
-        let job = Job::Delete {
-            index,
-            name: name.to_string(),
-        };
+    /// Tells the reaper a veth was retired.
+    pub(crate) fn retired(&self) {
         // The thread only stops when the Reaper is dropped.
-        let _ = self.tx.send(job);
+        let _ = self.tx.send(Job::Retired);
     }
 
-    /// Waits until every queued deletion is done.
+    /// Deletes every retired veth now and waits for it.
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.tx.send(Job::Flush(done)).is_ok() {
             let _ = wait.await;
         }
+    }
+}
+
+/// The reaper loop: deletes the retired group [`REAP_DELAY`] after the first retirement, or at
+/// once on a flush.
+async fn reap(handle: Handle, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let job = match deadline {
+            Some(at) => tokio::select! {
+                job = rx.recv() => job,
+                _ = tokio::time::sleep_until(at) => {
+                    delete_retired(&handle).await;
+                    deadline = None;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        match job {
+            Some(Job::Retired) => {
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + REAP_DELAY);
+            }
+            Some(Job::Flush(done)) => {
+                delete_retired(&handle).await;
+                deadline = None;
+                let _ = done.send(());
+            }
+            None => {
+                delete_retired(&handle).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Deletes every link of [`RETIRED_GROUP`] in one request.
+async fn delete_retired(handle: &Handle) {
+    let msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .link_group(RETIRED_GROUP)
+        .build();
+    match handle.link().del_with_message(msg).execute().await {
+        Ok(()) => {}
+        Err(e) if matches!(errno(&e), Some(libc::ENODEV) | Some(libc::ENOENT)) => {}
+        // Nobody waits for this result; reconcile sweeps whatever stays behind.
+        Err(e) => tracing::warn!(group = RETIRED_GROUP, error = %e, "delete retired veths failed"),
     }
 }

@@ -66,6 +66,19 @@ impl Sysctl {
     }
 }
 
+impl Sysctl {
+    /// Like [`Sysctl::ensure`], but a key the kernel does not have (IPv6 compiled out) is
+    /// nothing to do.
+    pub(crate) fn ensure_if_present(&self, key: &str, value: &str) -> Result<bool, SysctlError> {
+        match self.ensure(key, value) {
+            Err(SysctlError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

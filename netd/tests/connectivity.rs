@@ -90,8 +90,18 @@ fn containers_on_one_network_reach_each_other_by_name_and_address() {
             .unwrap();
         assert_eq!(answer.code, ResponseCode::NXDomain);
 
-        netd.detach("c1").await.unwrap();
+        // Detaching cuts the container off at once, and its veth is gone soon after.
         netd.detach("c2").await.unwrap();
+        assert!(c1.run(move || tcp_fetch(target)).await.is_err());
+        let answer = c1
+            .run(move || dns_query(gw, "beta", RecordType::A))
+            .await
+            .unwrap();
+        assert!(answer.a.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!link_names().contains(&e2.host_interface));
+        assert!(!c2.exec(&["ip", "-o", "link"]).contains("eth0"));
+        netd.detach("c1").await.unwrap();
         // Detach is idempotent.
         netd.detach("c2").await.unwrap();
         netd.remove_network("front").await.unwrap();
@@ -379,6 +389,34 @@ fn static_addresses_are_honoured_and_duplicates_refused() {
         netd.detach("s1").await.unwrap();
         netd.detach("s2").await.unwrap();
         netd.remove_network("fixed").await.unwrap();
+        netd.shutdown().await;
+    });
+}
+
+#[test]
+fn a_container_talks_right_after_attach() {
+    in_test_host(|| async {
+        let root = TestRoot::new();
+        let netd = root.open(None).await;
+        let net = netd.create_network(network("fresh")).await.unwrap();
+        let gw = SocketAddr::from((net.gateway, 53));
+        for i in 0..10 {
+            let c = TestNetns::new("f");
+            let id = format!("f{i}");
+            netd.attach(&id, &c.path, &[endpoint("fresh", &id)], &[])
+                .await
+                .unwrap();
+            // One try, shorter than the ARP retry (1 s): a first packet lost to a link that is
+            // not ready yet would fail it.
+            let connected = c
+                .run(move || {
+                    std::net::TcpStream::connect_timeout(&gw, std::time::Duration::from_millis(900))
+                })
+                .await;
+            assert!(connected.is_ok(), "attach {i}: {connected:?}");
+            netd.detach(&id).await.unwrap();
+        }
+        netd.remove_network("fresh").await.unwrap();
         netd.shutdown().await;
     });
 }

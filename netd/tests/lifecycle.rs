@@ -26,6 +26,23 @@ fn subnet_pool_skips_host_subnets_and_other_roots() {
         // Another berth root on the same host skips it too.
         let b = n2.create_network(network("b")).await.unwrap();
         assert_eq!(b.subnet.to_string(), "10.89.2.0/24");
+        // A container of one root cannot use the other root's DNS server (or reach its
+        // network), though the other root's rules know nothing of it.
+        let c = TestNetns::new("c");
+        n1.attach("c", &c.path, &[endpoint("a", "c")], &[])
+            .await
+            .unwrap();
+        let other_gw = b.gateway;
+        assert!(c
+            .run(move || dns_query(other_gw, "x", RecordType::A))
+            .await
+            .is_err());
+        let own_gw = a.gateway;
+        assert!(c
+            .run(move || dns_query(own_gw, "c", RecordType::A))
+            .await
+            .is_ok());
+        n1.detach("c").await.unwrap();
         // A given subnet that overlaps is refused with the owner named.
         let err = n2
             .create_network(NetworkSpec {
@@ -225,25 +242,35 @@ fn restart_restores_networks_and_reconcile_drops_dead_containers() {
     });
 }
 
-/// Everything berth might have left: links, routes, addresses, rules.
-fn assert_no_trace(bridges: &[String], subnets: &[String], table: &str, chain_name: &str) {
+/// Nothing of what a test's netd made is left: the networks' bridges, routes and gateway
+/// addresses, the given veths, the nftables table and the iptables chain. (Other netd users may
+/// run on the same host, so only these exact names are checked.)
+fn assert_no_trace(networks: &[netd::Network], veths: &[String], table: &str, chain_name: &str) {
     let links = link_names();
-    for b in bridges {
-        assert!(!links.contains(b), "bridge {b} left in {links:?}");
+    for name in networks.iter().map(|n| &n.bridge).chain(veths) {
+        assert!(!links.contains(name), "link {name} left in {links:?}");
     }
-    assert!(
-        !links.iter().any(|l| l.starts_with("vb")),
-        "veth left in {links:?}"
-    );
-    let routes = run_ok("ip", &["route"]);
-    let addrs = run_ok("ip", &["-o", "addr"]);
-    for s in subnets {
-        let prefix = s.trim_end_matches(".0/24");
-        assert!(!routes.contains(prefix), "route of {s} left: {routes}");
-        assert!(!addrs.contains(prefix), "address of {s} left: {addrs}");
+    let routes = run_ok("ip", &["-4", "route"]);
+    let addrs = run_ok("ip", &["-o", "-4", "addr"]);
+    for n in networks {
+        let route = format!("{} ", n.subnet);
+        assert!(
+            !routes.contains(&route),
+            "route of {} left: {routes}",
+            n.subnet
+        );
+        let addr = format!("inet {}/", n.gateway);
+        assert!(
+            !addrs.contains(&addr),
+            "address {} left: {addrs}",
+            n.gateway
+        );
     }
     let ruleset = run_ok("nft", &["list", "ruleset"]);
-    assert!(!ruleset.contains(table), "nft table left: {ruleset}");
+    assert!(
+        !ruleset.contains(&format!("table ip {table} ")),
+        "nft table left: {ruleset}"
+    );
     let chains = run_ok("iptables", &["-S"]);
     assert!(
         !chains.contains(chain_name),
@@ -256,8 +283,7 @@ fn removing_every_network_leaves_no_trace() {
     in_test_host(|| async {
         let root = TestRoot::new();
         let netd = root.open(None).await;
-        let mut bridges = Vec::new();
-        let mut subnets = Vec::new();
+        let mut networks = Vec::new();
         for (name, internal) in [("x", false), ("y", true)] {
             let n = netd
                 .create_network(NetworkSpec {
@@ -267,23 +293,23 @@ fn removing_every_network_leaves_no_trace() {
                 })
                 .await
                 .unwrap();
-            bridges.push(n.bridge);
-            subnets.push(n.subnet.to_string());
+            networks.push(n);
         }
         let c = TestNetns::new("c");
-        netd.attach(
-            "c",
-            &c.path,
-            &[endpoint("x", "c"), endpoint("y", "c")],
-            &[netd::PortSpec {
-                host_ip: Ipv4Addr::UNSPECIFIED,
-                host_port: None,
-                container_port: 80,
-                proto: netd::Proto::Udp,
-            }],
-        )
-        .await
-        .unwrap();
+        let a = netd
+            .attach(
+                "c",
+                &c.path,
+                &[endpoint("x", "c"), endpoint("y", "c")],
+                &[netd::PortSpec {
+                    host_ip: Ipv4Addr::UNSPECIFIED,
+                    host_port: None,
+                    container_port: 80,
+                    proto: netd::Proto::Udp,
+                }],
+            )
+            .await
+            .unwrap();
         assert!(run_ok("nft", &["list", "ruleset"]).contains(netd.firewall_table()));
         netd.detach("c").await.unwrap();
         assert_eq!(
@@ -291,9 +317,14 @@ fn removing_every_network_leaves_no_trace() {
             vec!["x".to_string(), "y".to_string()]
         );
         netd.shutdown().await;
+        let veths: Vec<String> = a
+            .endpoints
+            .iter()
+            .map(|e| e.host_interface.clone())
+            .collect();
         assert_no_trace(
-            &bridges,
-            &subnets,
+            &networks,
+            &veths,
             netd.firewall_table(),
             netd.docker_chain(),
         );
@@ -359,11 +390,17 @@ fn works_beside_docker_forward_drop() {
             .await
             .unwrap()
             .starts_with("two@"));
-        // Without our jump, Docker's policy would indeed cut it.
+        // Without our jump, Docker's policy would indeed cut it; a refresh puts it back (as
+        // after a restart of Docker, which rebuilds its chains).
         let chain_name = netd.docker_chain().to_string();
         run_ok("iptables", &["-D", "DOCKER-USER", "-j", &chain_name]);
         assert!(c1.run(move || tcp_fetch(t)).await.is_err());
-        run_ok("iptables", &["-I", "DOCKER-USER", "-j", &chain_name]);
+        netd.refresh_firewall().await.unwrap();
+        assert!(c1
+            .run(move || tcp_fetch(t))
+            .await
+            .unwrap()
+            .starts_with("two@"));
         // Egress.
         let out = "198.18.0.2:8000".parse().unwrap();
         assert_eq!(
@@ -421,18 +458,14 @@ fn smoke_in_the_real_host_namespace() {
                 .await
                 .unwrap();
             assert_eq!(ans.a, vec![a.endpoints[0].ipv4]);
-            netd.detach("h1").await
+            netd.detach("h1").await?;
+            Ok::<_, netd::NetdError>(a.endpoints[0].host_interface.clone())
         }
         .await;
         let removed = netd.remove_network("smoke").await;
         netd.shutdown().await;
-        result.unwrap();
+        let veth = result.unwrap();
         removed.unwrap();
-        assert_no_trace(
-            &[net.bridge],
-            &[net.subnet.to_string()],
-            netd.firewall_table(),
-            netd.docker_chain(),
-        );
+        assert_no_trace(&[net], &[veth], netd.firewall_table(), netd.docker_chain());
     });
 }

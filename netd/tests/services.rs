@@ -158,11 +158,9 @@ fn published_ports_reach_the_container_from_loopback_and_the_bridge() {
         let netd = root.open(None).await;
         let net = netd.create_network(network("pub")).await.unwrap();
         let (c1, c2) = (TestNetns::new("c"), TestNetns::new("c"));
-        let fixed = {
-            // A free port to ask for explicitly.
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // A port to ask for explicitly, below the ephemeral range (this test host is private, so
+        // nothing else uses it).
+        let fixed = 18081;
         let a = netd
             .attach(
                 "web",
@@ -281,7 +279,9 @@ fn published_ports_reach_the_container_from_loopback_and_the_bridge() {
             .await
             .unwrap()
             .is_err());
-        std::net::TcpListener::bind(("0.0.0.0", p80)).unwrap();
+        // The host port is free again (checked on the fixed one: an ephemeral port may be
+        // reused by any client socket at once).
+        std::net::TcpListener::bind(("0.0.0.0", fixed)).unwrap();
         let rules = run_ok("nft", &["list", "table", "ip", netd.firewall_table()]);
         assert!(!rules.contains("dnat to"), "{rules}");
         netd.detach("cli").await.unwrap();

@@ -2,7 +2,7 @@
 //! address only (UDP and TCP port 53).
 //!
 //! It answers A (and PTR) queries for container names, short ids, network aliases and service
-//! names from the [`registry`], authoritatively and with TTL 0 so a replica that stops or turns
+//! names from the registry, authoritatively and with TTL 0 so a replica that stops or turns
 //! unhealthy disappears from answers at once; other names are forwarded to the host's resolvers
 //! (internal networks forward nothing). Messages are parsed and built with hickory-proto; the
 //! forwarder relays the client's message and the upstream's answer unchanged.
@@ -12,6 +12,7 @@ mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, PTR};
@@ -47,6 +48,9 @@ pub(crate) enum Answer {
 pub(crate) struct Responder {
     pub network_id: String,
     pub internal: bool,
+    /// The host's search domains (lowercase): containers get them in their resolv.conf, so a
+    /// lookup of `web` may arrive as `web.corp.example` first; it is answered as `web`.
+    pub search: Arc<Vec<String>>,
 }
 
 impl Responder {
@@ -85,7 +89,7 @@ impl Responder {
             }
             return self.not_ours(&req, udp);
         }
-        match registry.lookup(&self.network_id, src_ip, &qname) {
+        match self.lookup(registry, src_ip, &qname) {
             Lookup::Found(ips) => {
                 let records = match query.query_type() {
                     RecordType::A | RecordType::ANY => ips
@@ -101,6 +105,26 @@ impl Responder {
             Lookup::Disabled => self.reply(&req, ResponseCode::NXDomain, Vec::new(), udp),
             Lookup::Unknown => self.not_ours(&req, udp),
         }
+    }
+
+    /// Looks the name up as asked, then without each search domain.
+    fn lookup(&self, registry: &Registry, src: Ipv4Addr, qname: &str) -> Lookup {
+        let found = registry.lookup(&self.network_id, src, qname);
+        if found != Lookup::Unknown {
+            return found;
+        }
+        for domain in self.search.iter() {
+            let short = qname
+                .strip_suffix(domain.as_str())
+                .and_then(|rest| rest.strip_suffix('.'));
+            if let Some(short) = short.filter(|s| !s.is_empty()) {
+                let found = registry.lookup(&self.network_id, src, short);
+                if found != Lookup::Unknown {
+                    return found;
+                }
+            }
+        }
+        Lookup::Unknown
     }
 
     fn not_ours(&self, req: &Message, udp: bool) -> Answer {
@@ -192,6 +216,7 @@ mod tests {
             Responder {
                 network_id: "n".into(),
                 internal,
+                search: Arc::new(vec!["corp.example".into()]),
             },
         )
     }
@@ -227,6 +252,23 @@ mod tests {
         ));
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         assert!(m.answers.is_empty());
+    }
+
+    #[test]
+    fn names_with_a_host_search_domain_are_ours_too() {
+        let (r, resp) = setup(false);
+        let src = SRC.parse().unwrap();
+        let m = reply(resp.answer(&r, &query("web.corp.example.", RecordType::A), src, true));
+        assert_eq!(m.answers.len(), 3);
+        assert_eq!(m.answers[0].name.to_ascii(), "web.corp.example.");
+        assert_eq!(
+            resp.answer(&r, &query("corp.example.", RecordType::A), src, true),
+            Answer::Forward
+        );
+        assert_eq!(
+            resp.answer(&r, &query("web.other.example.", RecordType::A), src, true),
+            Answer::Forward
+        );
     }
 
     #[test]
@@ -299,6 +341,7 @@ mod tests {
         let resp = Responder {
             network_id: "n".into(),
             internal: false,
+            search: Arc::default(),
         };
         let q = query("big.", RecordType::A);
         let m = reply(resp.answer(&r, &q, SRC.parse().unwrap(), true));

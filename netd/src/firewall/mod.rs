@@ -24,12 +24,13 @@
 //!
 //! Isolation: a bridge accepts forwarded packets only from itself, for established flows, and
 //! for DNAT'd (published) flows; containers cannot reach the host's addresses on other berth
-//! networks; internal networks forward nothing off their bridge and reach only DNS (and ping)
-//! on their gateway.
+//! networks, and a gateway address (with its DNS server) answers only its own bridge and the
+//! host, so containers of other berth roots cannot reach it either; internal networks forward
+//! nothing off their bridge and reach only DNS (and ping) on their gateway.
 //!
 //! Docker sets the FORWARD policy to DROP and, with `br_netfilter`, even traffic between two
 //! ports of one berth bridge crosses that chain. When Docker's `DOCKER-USER` chain exists,
-//! [`docker`] adds a jump from it to our own chain `BERTH-<root id>`, which accepts traffic in
+//! the `docker` module adds a jump from it to our own chain `BERTH-<root id>`, which accepts traffic in
 //! and out of our bridges only; Docker's own rules are untouched and our nftables table still
 //! decides what is allowed.
 
@@ -106,12 +107,15 @@ impl Firewall {
         networks: &[FwNetwork],
         ports: &[FwPort],
     ) -> Result<(), FirewallError> {
-        let script = if networks.is_empty() {
-            render_delete(&self.table)
-        } else {
-            render(&self.table, networks, ports)
-        };
-        nft::run(&script).await?;
+        if networks.is_empty() {
+            return match nft::run(&render_delete(&self.table)).await {
+                // Without nft there is no table of ours to delete: a host that never uses
+                // networks does not need nftables.
+                Err(NftError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => Ok(other?),
+            };
+        }
+        nft::run(&render(&self.table, networks, ports)).await?;
         Ok(())
     }
 
@@ -167,6 +171,13 @@ fn render_filter(s: &mut String, networks: &[FwNetwork]) {
     s.push_str("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
     for n in networks {
         let b = &n.bridge;
+        // The gateway (DNS server) answers its own bridge and the host only: not containers
+        // of other berth roots, whose tables know nothing of this network.
+        let _ = writeln!(
+            s,
+            "\t\tiifname != \"{b}\" iifname != \"lo\" ip daddr {} drop",
+            n.gateway
+        );
         // Replies of published loopback ports arrive here addressed to 127.0.0.1.
         let _ = writeln!(s, "\t\tiifname \"{b}\" ct state established,related accept");
         let _ = writeln!(s, "\t\tiifname \"{b}\" ip daddr 127.0.0.0/8 drop");

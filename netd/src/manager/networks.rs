@@ -77,7 +77,7 @@ impl Netd {
         self.apply_firewall(&inner.state, true).await?;
         let server = self.start_dns(record)?;
         inner.dns.insert(record.id.clone(), server);
-        self.persist(&inner.state, Scope::All).await
+        self.persist(&mut inner.state, Scope::All).await
     }
 
     /// Best-effort removal of a half-created network.
@@ -182,6 +182,8 @@ impl Netd {
         inner: &mut Inner,
         record: &NetworkRecord,
     ) -> Result<(), NetdError> {
+        // Veths of containers detached just before go first.
+        self.reaper.flush().await;
         let mut errors = Vec::new();
         if let Some(server) = inner.dns.remove(&record.id) {
             server.stop().await;
@@ -194,7 +196,7 @@ impl Netd {
         if let Err(e) = self.apply_firewall(&inner.state, true).await {
             errors.push(e);
         }
-        if let Err(e) = self.persist(&inner.state, Scope::All).await {
+        if let Err(e) = self.persist(&mut inner.state, Scope::All).await {
             errors.push(e);
         }
         NetdError::collect(format!("remove network {}", record.name), errors)?;
