@@ -4,6 +4,7 @@ mod config;
 mod container;
 mod down;
 mod engine;
+mod exec;
 mod image;
 mod logs;
 mod network;
@@ -87,6 +88,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List projects.
     Ls(ps::LsArgs),
+    /// Run a command in a running replica of a service.
+    Exec(exec::ExecArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Ps(args) => block_on(ps::run(&root, &cli.project, args)),
         Command::Logs(args) => block_on(logs::run(&root, &cli.project, args)),
         Command::Ls(args) => block_on(ps::ls(&root, args)),
+        Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 //! limit); the first failure stops new steps, lets running ones finish and is returned with the
 //! step that failed. Progress goes to the client as plain lines.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,13 @@ async fn run_replica(
             .map_err(|e| EngineError::Internal(e.to_string()))??
     };
     for m in &svc.volumes {
+        if m.kind == MountType::Bind && m.bind.as_ref().is_none_or(|b| b.create_host_path) {
+            if let Some(src) = m.source.as_deref().filter(|s| !Path::new(s).exists()) {
+                std::fs::create_dir_all(src).map_err(|e| {
+                    EngineError::BadRequest(format!("service {service}: create bind source {src}: {e}"))
+                })?;
+            }
+        }
         if m.kind != MountType::Volume {
             continue;
         }
