@@ -176,12 +176,22 @@ fn up_is_idempotent_recreates_only_what_changed_scales_and_down_removes_everythi
     );
     // The service name resolves to every replica, and each replica has its own hostname.
     let out = r.ok(&["container", "exec", "stack1-web-1", "nslookup", "api"]);
-    let addrs = out.lines().filter(|l| l.starts_with("Address") && !l.contains(":53")).count();
+    let addrs = out
+        .lines()
+        .filter(|l| l.starts_with("Address") && !l.contains(":53"))
+        .count();
     assert_eq!(addrs, 2, "two replicas behind the name api: {out}");
-    assert_eq!(p.ok(&["exec", "--index", "2", "api", "hostname"]), "stack1-api-2\n");
+    assert_eq!(
+        p.ok(&["exec", "--index", "2", "api", "hostname"]),
+        "stack1-api-2\n"
+    );
     let out = p.run(&["exec", "nosuch", "true"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("no such service: \"nosuch\"") && out.stderr.contains("api"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no such service: \"nosuch\"") && out.stderr.contains("api"),
+        "{}",
+        out.stderr
+    );
 
     let out = p.ok(&["down"]);
     assert!(out.contains("Removed"), "{out}");

@@ -38,7 +38,9 @@ pub struct ExecArgs {
 pub async fn run(root: &Path, project: &ProjectArgs, args: ExecArgs) -> anyhow::Result<u8> {
     let name = ps::project_name(project)?;
     let client = Client::connect(root).await?;
-    let list: Vec<ContainerInfo> = client.call(Method::GET, &format!("/projects/{name}/ps"), NONE).await?;
+    let list: Vec<ContainerInfo> = client
+        .call(Method::GET, &format!("/projects/{name}/ps"), NONE)
+        .await?;
     let label = |c: &ContainerInfo, k: &str| c.config.labels.get(k).cloned().unwrap_or_default();
     let Some(target) = list
         .iter()
@@ -47,7 +49,11 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: ExecArgs) -> anyhow::
         let mut services: Vec<String> = list.iter().map(|c| label(c, SERVICE)).collect();
         services.dedup();
         if services.contains(&args.service) {
-            anyhow::bail!("service {:?} has no replica {} (see `berth ps`)", args.service, args.index);
+            anyhow::bail!(
+                "service {:?} has no replica {} (see `berth ps`)",
+                args.service,
+                args.index
+            );
         }
         anyhow::bail!(
             "no such service: {:?}; the services of project {name} are: {}",
@@ -62,13 +68,18 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: ExecArgs) -> anyhow::
         user: args.user,
     };
     let code = client
-        .stream(Method::POST, &format!("/containers/{}/exec", target.id), Some(&opts), |s, d| {
-            if s == api::STDERR {
-                let _ = std::io::stderr().write_all(d);
-            } else {
-                let _ = std::io::stdout().write_all(d);
-            }
-        })
+        .stream(
+            Method::POST,
+            &format!("/containers/{}/exec", target.id),
+            Some(&opts),
+            |s, d| {
+                if s == api::STDERR {
+                    let _ = std::io::stderr().write_all(d);
+                } else {
+                    let _ = std::io::stdout().write_all(d);
+                }
+            },
+        )
         .await?;
     Ok(code.unwrap_or(255).clamp(0, 255) as u8)
 }

@@ -235,7 +235,9 @@ async fn run_replica(
         if m.kind == MountType::Bind && m.bind.as_ref().is_none_or(|b| b.create_host_path) {
             if let Some(src) = m.source.as_deref().filter(|s| !Path::new(s).exists()) {
                 std::fs::create_dir_all(src).map_err(|e| {
-                    EngineError::BadRequest(format!("service {service}: create bind source {src}: {e}"))
+                    EngineError::BadRequest(format!(
+                        "service {service}: create bind source {src}: {e}"
+                    ))
                 })?;
             }
         }
