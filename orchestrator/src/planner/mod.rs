@@ -339,7 +339,8 @@ fn plan_service(
 }
 
 /// Plans `down`: containers in reverse dependency order (dependents before their
-/// dependencies), then the project's networks and, with `-v`, its volumes.
+/// dependencies), then the project's networks and, with `-v`, its volumes (the observed ones:
+/// what carries the project's label, even if the file no longer names it).
 pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> Plan {
     let mut plan = Plan::default();
     let order: Vec<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
@@ -385,22 +386,19 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
         all_removals.extend(&mine);
         removed.insert(name, mine);
     }
-    for n in &desired.networks {
-        if observed.networks.contains(n) {
-            plan.push(
-                Action::RemoveNetwork { network: n.clone() },
-                all_removals.clone(),
-            );
-        }
+    // Everything labelled with the project goes, whether or not the file still names it.
+    for n in &observed.networks {
+        plan.push(
+            Action::RemoveNetwork { network: n.clone() },
+            all_removals.clone(),
+        );
     }
     if opts.volumes {
-        for v in &desired.volumes {
-            if observed.volumes.contains(v) {
-                plan.push(
-                    Action::RemoveVolume { volume: v.clone() },
-                    all_removals.clone(),
-                );
-            }
+        for v in &observed.volumes {
+            plan.push(
+                Action::RemoveVolume { volume: v.clone() },
+                all_removals.clone(),
+            );
         }
     }
     plan

@@ -255,4 +255,18 @@ fn down_removes_dependents_before_dependencies_then_networks_and_volumes() {
         &DownOptions { volumes: true },
     );
     assert!(empty.is_empty(), "down twice does nothing");
+    let without_file = plan_down(
+        &Desired::default(),
+        &converged(),
+        &DownOptions { volumes: true },
+    );
+    let a = actions(&without_file);
+    assert_eq!(
+        a.iter()
+            .filter(|x| x.starts_with("stop and remove"))
+            .count(),
+        5
+    );
+    assert!(a.contains(&"remove network p_default".to_string()));
+    assert!(a.contains(&"remove volume p_data".to_string()));
 }
