@@ -5,6 +5,7 @@ mod container;
 mod down;
 mod engine;
 mod exec;
+mod graph;
 mod image;
 mod logs;
 mod network;
@@ -90,6 +91,8 @@ pub enum Command {
     Ls(ps::LsArgs),
     /// Run a command in a running replica of a service.
     Exec(exec::ExecArgs),
+    /// Print the service dependency graph.
+    Graph(graph::GraphArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => block_on(logs::run(&root, &cli.project, args)),
         Command::Ls(args) => block_on(ps::ls(&root, args)),
         Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
+        Command::Graph(args) => graph::run(&cli.project, &args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
