@@ -352,7 +352,9 @@ for peer in $PEERS; do
   esac
   if "$setup" >"$tmp/why" 2>&1; then
     tools+=("$peer")
-    versions+=("$peer $("$peer" version 2>/dev/null | grep -o -m1 '[0-9][0-9.]*[0-9]' | head -1)")
+    # awk reads all of it (an early exit would break the pipe and fail the pipeline)
+    versions+=("$peer $("$peer" version 2>/dev/null | awk '/compose/ && !v && match($0, /[0-9]+\.[0-9.]*[0-9]/) {
+      v = substr($0, RSTART, RLENGTH) } END { print v }')")
   else
     skipped+=("$peer ($(tail -1 "$tmp/why"))")
   fi
