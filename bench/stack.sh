@@ -12,7 +12,7 @@
 #    BENCH_NOINIT_REPS (3) for berth and BENCH_PEER_NOINIT_REPS (1) for docker-compose (about
 #    50 s per run).
 # 4. Engine memory with BENCH_MEM_SCALE (100) replicas running (`up -d --scale web=100` on a
-#    fresh engine): VmHWM and PSS of the engine; with BENCH_MEM_DOCKER=1 (default) the same
+#    fresh engine): VmHWM and PSS of the engine; with BENCH_MEM_DOCKER=1 (opt-in, not verified yet) the same
 #    replicas under docker-compose and the memory of dockerd, containerd and the shims.
 #
 # Every tool runs the same compose files in the same run, in alternating rounds (berth,
@@ -37,7 +37,7 @@ PEER_NOINIT_REPS=${BENCH_PEER_NOINIT_REPS:-1}
 PODMAN_REPS=${BENCH_PODMAN_REPS:-1}
 PODMAN_NOINIT=${BENCH_PODMAN_NOINIT:-0}
 MEM_SCALE=${BENCH_MEM_SCALE:-100}
-MEM_DOCKER=${BENCH_MEM_DOCKER:-1}
+MEM_DOCKER=${BENCH_MEM_DOCKER:-0}
 PEERS=${BENCH_PEERS:-"docker-compose podman-compose"}
 PROJECT=stackbench$$
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
