@@ -5,6 +5,7 @@ mod container;
 mod down;
 mod engine;
 mod image;
+mod image_transfer;
 mod logs;
 mod network;
 mod port;
