@@ -223,3 +223,29 @@ pub struct ImageSummary {
     pub created: String,
     pub size: u64,
 }
+
+/// `POST /images/save`: write images as one archive to a file on the engine's host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaveImages {
+    /// Absolute path of the archive to write.
+    pub path: String,
+    /// `oci` or `docker`.
+    pub format: String,
+    pub references: Vec<String>,
+}
+
+/// `POST /images/load`: an OCI or Docker archive on the engine's host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadImages {
+    /// Absolute path of the archive.
+    pub path: String,
+}
+
+/// `POST /images/login`: credentials for one registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryLogin {
+    /// `host[:port]`.
+    pub registry: String,
+    pub username: String,
+    pub password: String,
+}

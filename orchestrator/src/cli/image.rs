@@ -40,9 +40,41 @@ pub enum ImageCmd {
         #[arg(short, long)]
         force: bool,
     },
+    /// Write images to an OCI or Docker archive.
+    Save {
+        /// The archive to write.
+        #[arg(short, long, required = true)]
+        output: String,
+        /// `oci` (OCI image layout) or `docker` (`docker save`'s format).
+        #[arg(long, default_value = "oci")]
+        format: String,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from an OCI or Docker archive.
+    Load {
+        /// The archive to read.
+        #[arg(short, long, required = true)]
+        input: String,
+    },
+    /// Download an image from its registry.
+    Pull { image: String },
+    /// Upload an image to its registry.
+    Push { image: String },
+    /// Store credentials for a registry.
+    Login {
+        #[arg(short, long, required = true)]
+        username: String,
+        /// Read the password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        registry: String,
+    },
+    /// Forget the credentials for a registry.
+    Logout { registry: String },
 }
 
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -53,7 +85,7 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-const NONE: Option<&()> = None;
+pub(super) const NONE: Option<&()> = None;
 
 /// Runs a `berth image` command.
 pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
@@ -149,6 +181,7 @@ pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
             let removed: Vec<String> = client.call(Method::POST, "/images/prune", NONE).await?;
             removed.iter().for_each(|r| println!("Deleted: {r}"));
         }
+        cmd => return super::image_transfer::run(&client, cmd).await,
     }
     Ok(0)
 }

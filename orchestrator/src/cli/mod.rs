@@ -7,6 +7,7 @@ mod engine;
 mod exec;
 mod graph;
 mod image;
+mod image_transfer;
 mod logs;
 mod network;
 mod port;

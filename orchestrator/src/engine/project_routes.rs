@@ -14,7 +14,7 @@ use super::routes::{body_json, error_chain, json, stream, Body};
 use super::{projects, volumes, Engine, EngineError};
 use crate::api;
 
-fn streamed<F>(f: impl FnOnce(mpsc::Sender<Vec<u8>>) -> F) -> Response<Body>
+pub(super) fn streamed<F>(f: impl FnOnce(mpsc::Sender<Vec<u8>>) -> F) -> Response<Body>
 where
     F: Future<Output = Result<(), EngineError>> + Send + 'static,
 {

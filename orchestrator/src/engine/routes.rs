@@ -206,6 +206,13 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
                 &images::remove(&engine, r, flag(&q, "force")).await?,
             ))
         }
+        (
+            &Method::POST,
+            ["images", op @ ("save" | "load" | "pull" | "push" | "login" | "logout")],
+        ) => {
+            let op = op.to_string();
+            images::route(engine, req, &op, &q).await
+        }
         (&Method::POST, ["images", "prune"]) => {
             Ok(json(StatusCode::OK, &images::prune(&engine).await?))
         }
