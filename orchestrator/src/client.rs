@@ -20,6 +20,18 @@ pub struct Client {
     sock: PathBuf,
 }
 
+/// Percent-encodes a path segment or query value for an engine request.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The socket of a root.
 pub fn socket_path(root: &Path) -> PathBuf {
     root.join("berth.sock")

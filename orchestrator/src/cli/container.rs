@@ -14,7 +14,7 @@ use super::units::parse_bytes;
 use crate::api::{
     self, ContainerInfo, CreateContainer, Created, ExecOptions, Mount, MountKind, Rlimit, Status,
 };
-use crate::client::Client;
+use crate::client::{enc, Client};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCmd {
@@ -352,18 +352,6 @@ impl RunArgs {
             healthcheck: None,
         })
     }
-}
-
-/// Percent-encodes a path segment.
-pub(super) fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn write_frame(stream: u8, data: &[u8]) {

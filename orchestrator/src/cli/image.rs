@@ -7,7 +7,7 @@ use clap::Subcommand;
 use hyper::Method;
 
 use crate::api::{ImageSummary, ImportImage};
-use crate::client::Client;
+use crate::client::{enc, Client};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
@@ -72,17 +72,6 @@ pub enum ImageCmd {
     },
     /// Forget the credentials for a registry.
     Logout { registry: String },
-}
-
-pub(super) fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub(super) const NONE: Option<&()> = None;

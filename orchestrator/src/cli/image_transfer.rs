@@ -10,8 +10,9 @@ use std::path::Path;
 use anyhow::Context;
 use hyper::Method;
 
-use super::image::{enc, ImageCmd, NONE};
+use super::image::{ImageCmd, NONE};
 use crate::api::{self, LoadImages, RegistryLogin, SaveImages};
+use crate::client::enc;
 use crate::client::Client;
 
 /// Runs the transfer commands of `berth image`.

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use hyper::Method;
 use netd::{Network, NetworkSpec};
 
-use super::container::enc;
+use crate::client::enc;
 use crate::client::Client;
 
 #[derive(Debug, Subcommand)]

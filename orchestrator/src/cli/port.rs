@@ -7,8 +7,8 @@ use anyhow::{bail, Context};
 use hyper::Method;
 use netd::{PortSpec, Proto, PublishedPort};
 
-use super::container::enc;
 use crate::api::ContainerInfo;
+use crate::client::enc;
 use crate::client::Client;
 
 /// Parses one `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`, where both ports may be ranges
