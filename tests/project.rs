@@ -317,6 +317,10 @@ services:
   two:
     image: bb:latest
     command: ["sleep", "3600"]
+    dns: [192.0.2.53]
+    dns_search: corp.example
+    dns_opt: ["ndots:2"]
+    extra_hosts: ["db.local:192.0.2.7", "gw=host-gateway"]
 secrets:
   token:
     file: ./token.txt
@@ -353,6 +357,55 @@ configs:
         "echo x > /run/secrets/token",
     ]);
     assert_ne!(out.code, 0, "secrets are read-only");
+    // dns_search / dns_opt in resolv.conf with the network's DNS server kept as nameserver
+    // (`dns` servers become its upstreams), extra_hosts with host-gateway resolved.
+    let files = r.ok(&[
+        "container",
+        "exec",
+        "proja-two-1",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(files.contains("search corp.example\n"), "{files}");
+    assert!(files.contains("options ndots:2\n"), "{files}");
+    assert_eq!(files.matches("nameserver").count(), 1, "{files}");
+    assert!(!files.contains("192.0.2.53"), "{files}");
+    assert!(files.contains("192.0.2.7\tdb.local"), "{files}");
+    let gw_line = files.lines().find(|l| l.ends_with("\tgw")).unwrap();
+    assert!(
+        gw_line.starts_with("10.") || gw_line.starts_with("172."),
+        "{files}"
+    );
+    // Without a network the servers are written as they are.
+    let files = r.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "db.local:192.0.2.7",
+        "bb",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(files.contains("nameserver 192.0.2.53\n"), "{files}");
+    assert!(files.contains("192.0.2.7\tdb.local"), "{files}");
+    let out = r.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--add-host",
+        "oops",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(out.code, 125, "docker run's code for a refused request");
+    assert!(out.stderr.contains("expected HOST:IP"), "{}", out.stderr);
     a.write("services:\n  one:\n    image: bb:latest\n    command: [\"sleep\", \"3600\"]\n");
     a.ok(&["up", "-d"]);
     assert_eq!(a.ps().len(), 2, "orphans stay without --remove-orphans");

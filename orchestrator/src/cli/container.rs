@@ -175,6 +175,18 @@ pub struct RunArgs {
     /// Restart policy: no, always, on-failure[:N], unless-stopped.
     #[arg(long, default_value = "no")]
     restart: String,
+    /// Resolver for names the container's networks do not own; repeatable.
+    #[arg(long)]
+    dns: Vec<std::net::IpAddr>,
+    /// resolv.conf search domain; repeatable.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// resolv.conf option (ndots:2, ...); repeatable.
+    #[arg(long)]
+    dns_option: Vec<String>,
+    /// HOST:IP line for /etc/hosts (IP may be host-gateway); repeatable.
+    #[arg(long)]
+    add_host: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -338,6 +350,10 @@ impl RunArgs {
                 .map(|p| port::parse_publish(p))
                 .collect::<anyhow::Result<Vec<_>>>()?
                 .concat(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
             auto_remove: self.rm,
             labels: kv(&self.label, "label")?,
             mounts,

@@ -10,6 +10,7 @@
 //! - [`networks`]: the engine's netd handle, network operations and the network part of a
 //!   container's lifecycle.
 //! - [`record`]: a container's persisted record and its in-memory handle.
+//! - [`resolver`]: a container's own `dns`, `dns_search`, `dns_opt` and `extra_hosts` (pure).
 //! - [`projects`]: compose projects: desired and observed state, `up`, `down`, `scale`.
 //! - [`translate`]: a service replica as a container request (pure).
 //! - [`executor`]: runs a plan with the parallelism its dependencies allow.
@@ -29,6 +30,7 @@ pub mod networks;
 pub mod project_routes;
 pub mod projects;
 pub mod record;
+pub mod resolver;
 pub mod restart;
 pub mod routes;
 pub mod server;
