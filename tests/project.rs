@@ -78,11 +78,12 @@ const STACK: &str = r#"
 services:
   seed:
     image: bb:latest
-    command: ["sh", "-c", "echo seeded > /data/seed.txt"]
+    command: ["sh", "-c", "echo seeding; echo seeded > /data/seed.txt"]
     volumes: ["shared:/data"]
   db:
     image: bb:latest
     command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    ports: ["127.0.0.1::8080"]
     healthcheck:
       test: ["CMD-SHELL", "test -f /var/www/index.html"]
       interval: 200ms
@@ -128,6 +129,26 @@ fn up_is_idempotent_recreates_only_what_changed_scales_and_down_removes_everythi
         p.ok(&["ps", "--services"]).lines().count(),
         3,
         "running services only"
+    );
+    // The table: status with uptime and health, the published port with its ephemeral host port.
+    let table = p.ok(&["ps"]);
+    let db_row = table
+        .lines()
+        .find(|l| l.starts_with("stack1-db-1"))
+        .unwrap();
+    assert!(
+        db_row.contains("Up ") && db_row.contains("(healthy)"),
+        "{table}"
+    );
+    assert!(
+        db_row.contains("127.0.0.1:") && db_row.contains("->8080/tcp"),
+        "{table}"
+    );
+    let logs = p.ok(&["logs", "-t", "--no-color", "seed"]);
+    let line = logs.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("seed-1") && line.contains(" | 20") && line.ends_with("Z seeding"),
+        "{logs}"
     );
     let db = r.inspect("stack1-db-1");
     assert_eq!(db["state"]["health"]["status"], "healthy");

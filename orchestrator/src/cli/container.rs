@@ -72,6 +72,9 @@ pub enum ContainerCmd {
         follow: bool,
         #[arg(long = "tail", short = 'n')]
         tail: Option<String>,
+        /// Prefix every line with its time (RFC 3339).
+        #[arg(short, long)]
+        timestamps: bool,
         container: String,
     },
     /// Run a command in a running container.
@@ -437,9 +440,14 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
         ContainerCmd::Logs {
             follow,
             tail,
+            timestamps,
             container,
         } => {
-            let mut q = format!("?follow={}", u8::from(follow));
+            let mut q = format!(
+                "?follow={}&timestamps={}",
+                u8::from(follow),
+                u8::from(timestamps)
+            );
             if let Some(t) = tail.filter(|t| t != "all") {
                 let n: usize = t
                     .parse()

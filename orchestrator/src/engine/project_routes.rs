@@ -75,7 +75,9 @@ pub async fn route(
                 projects::scale(&engine, &name, body, tx).await
             }))
         }
-        (&Method::GET, [name, "ps"]) => Ok(json(StatusCode::OK, &projects::ps(&engine, name))),
+        (&Method::GET, [name, "ps"]) => {
+            Ok(json(StatusCode::OK, &projects::ps(&engine, name).await))
+        }
         (&Method::GET, [name]) => Ok(json(StatusCode::OK, &projects::stored(&engine, name)?)),
         _ => Err(EngineError::NotFound(format!(
             "no such endpoint: {method} /projects/{}",

@@ -370,8 +370,14 @@ pub async fn scale(
 }
 
 /// Containers of a project for `ps`.
-pub fn ps(engine: &Engine, name: &str) -> Vec<ContainerInfo> {
-    containers(engine, name).iter().map(|c| c.info()).collect()
+pub async fn ps(engine: &Engine, name: &str) -> Vec<ContainerInfo> {
+    let mut out = Vec::new();
+    for c in containers(engine, name) {
+        let mut info = c.info();
+        info.network = super::networks::settings(engine, &c).await.ok();
+        out.push(info);
+    }
+    out
 }
 
 /// Every project this engine has containers or a stored state for.
