@@ -441,4 +441,11 @@ configs:
     assert_eq!(b.ps().len(), 1, "the other project is untouched");
     let ls = r.ok(&["ls"]);
     assert!(ls.contains("projb") && !ls.contains("proja"), "{ls}");
+    // --rmi all takes the services' images too; `local` would keep an image named by `image:`.
+    assert!(r.ok(&["image", "ls"]).contains("bb"));
+    b.ok(&["down", "--rmi", "local"]);
+    assert!(r.ok(&["image", "ls"]).contains("bb"));
+    let out = b.ok(&["down", "--rmi", "all"]);
+    assert!(out.contains("Image bb:latest  Removed"), "{out}");
+    assert!(!r.ok(&["image", "ls"]).contains("bb"));
 }
