@@ -529,9 +529,17 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
         println!("{}", created.id);
         return Ok(0);
     }
-    let id = created.id.clone();
+    match start_attached(client, &created.id).await {
+        Ok(c) => Ok(c),
+        Err(e) => Ok(run_failure(&e)),
+    }
+}
+
+/// Starts a created container attached to its output, forwarding Ctrl-C and SIGTERM to it as
+/// Docker's signal proxy does; returns its exit code.
+pub(super) async fn start_attached(client: &Client, id: &str) -> anyhow::Result<u8> {
     let c2 = client.clone();
-    // Ctrl-C and SIGTERM go to the container, as Docker's signal proxy does.
+    let target = id.to_string();
     let proxy = tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -548,7 +556,7 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
             let _ = c2
                 .call::<serde_json::Value>(
                     Method::POST,
-                    &format!("/containers/{id}/kill?signal={sig}"),
+                    &format!("/containers/{target}/kill?signal={sig}"),
                     NONE,
                 )
                 .await;
@@ -557,16 +565,13 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
     let code = client
         .stream(
             Method::POST,
-            &format!("/containers/{}/start?attach=1", created.id),
+            &format!("/containers/{id}/start?attach=1"),
             NONE,
             write_frame,
         )
         .await;
     proxy.abort();
-    match code {
-        Ok(c) => Ok(c.unwrap_or(255).clamp(0, 255) as u8),
-        Err(e) => Ok(run_failure(&e)),
-    }
+    Ok(code?.unwrap_or(255).clamp(0, 255) as u8)
 }
 
 async fn each(client: &Client, containers: &[String], action: &str, q: &str) -> anyhow::Result<u8> {

@@ -77,6 +77,9 @@ pub async fn route(
         }
         (&Method::GET, [name, "ps"]) => Ok(json(StatusCode::OK, &projects::ps(&engine, name))),
         (&Method::GET, [name]) => Ok(json(StatusCode::OK, &projects::stored(&engine, name)?)),
+        (&Method::POST, [name, op]) if super::project_ops::OPS.contains(op) => {
+            super::project_ops::route(engine, req, name, op).await
+        }
         _ => Err(EngineError::NotFound(format!(
             "no such endpoint: {method} /projects/{}",
             rest.join("/")
