@@ -167,9 +167,7 @@ pub fn main() -> ExitCode {
         Command::Stop(args) => block_on(lifecycle::stop(&root, &cli.project, "stop", args)),
         Command::Restart(args) => block_on(lifecycle::stop(&root, &cli.project, "restart", args)),
         Command::Pause(args) => block_on(lifecycle::plain(&root, &cli.project, "pause", args)),
-        Command::Unpause(args) => {
-            block_on(lifecycle::plain(&root, &cli.project, "unpause", args))
-        }
+        Command::Unpause(args) => block_on(lifecycle::plain(&root, &cli.project, "unpause", args)),
         Command::Kill(args) => block_on(lifecycle::kill(&root, &cli.project, args)),
         Command::Rm(args) => block_on(lifecycle::rm(&root, &cli.project, args)),
         Command::Top(args) => block_on(query::top(&root, &cli.project, args)),

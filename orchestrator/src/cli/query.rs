@@ -115,7 +115,7 @@ pub async fn port(root: &Path, project: &ProjectArgs, args: PortArgs) -> anyhow:
         .first()
         .context("the service has no container (run `berth up` first)")?;
     let filter = format!("{}/{}", args.private_port, args.protocol);
-    port::run(&client, &c.id, Some(&filter)).await
+    port::run(&client, &c.name, Some(&filter)).await
 }
 
 /// `registry/repo:tag` into (`registry/repo`, `tag`).
@@ -138,7 +138,10 @@ pub async fn images(root: &Path, project: &ProjectArgs, args: ImagesArgs) -> any
     let images: Vec<ImageSummary> = client.call(Method::GET, "/images/json", NONE).await?;
     let size = |id: &str| images.iter().find(|i| i.id == id).map(|i| i.size);
     if args.quiet {
-        let mut ids: Vec<&str> = list.iter().map(|c| image::short(&c.config.image_id)).collect();
+        let mut ids: Vec<&str> = list
+            .iter()
+            .map(|c| image::short(&c.config.image_id))
+            .collect();
         ids.dedup();
         ids.iter().for_each(|i| println!("{i}"));
         return Ok(0);

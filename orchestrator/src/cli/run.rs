@@ -137,11 +137,9 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: RunArgs) -> anyhow::R
         project: loaded,
         service: args.service,
         cmd: args.cmd,
-        entrypoint: args.entrypoint.map(|e| {
-            e.split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        }),
+        entrypoint: args
+            .entrypoint
+            .map(|e| e.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
         env,
         ports,
         service_ports: args.service_ports,

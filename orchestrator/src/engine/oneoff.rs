@@ -221,7 +221,39 @@ pub async fn run(
     c.user = req.user.or(c.user);
     c.working_dir = req.workdir.or(c.working_dir);
     prepare_mounts(engine, &project, &req.service, &svc, &name, &c.image).await?;
-    ops::create(engine, c).await
+    let auto_remove = c.auto_remove;
+    let mounts = c.mounts.clone();
+    let created = ops::create(engine, c).await?;
+    if auto_remove {
+        remove_volumes_when_gone(engine, &created.id, mounts);
+    }
+    Ok(created)
+}
+
+/// `run --rm`: the one-off's anonymous volumes go with it, once it has been auto-removed.
+fn remove_volumes_when_gone(engine: &Arc<Engine>, id: &str, mounts: Vec<crate::api::Mount>) {
+    let Ok(c) = engine.find(id) else {
+        return;
+    };
+    let mut exits = c.exits.subscribe();
+    drop(c);
+    let (engine, id) = (engine.clone(), id.to_string());
+    tokio::spawn(async move {
+        // Ends when the container exits and is gone, or when its record is dropped.
+        while exits.changed().await.is_ok() {
+            if engine.find(&id).is_err() {
+                break;
+            }
+        }
+        if engine.find(&id).is_ok() {
+            return;
+        }
+        for v in anonymous_volumes(&engine, &mounts) {
+            if let Err(e) = volumes::remove(&engine.root, &v) {
+                tracing::warn!(container = %id, volume = %v, error = %e, "remove anonymous volume");
+            }
+        }
+    });
 }
 
 /// Anonymous volumes of a container (`rm -v`): the volume names of its mounts made by berth

@@ -227,13 +227,17 @@ async fn start(
         await_deps(engine, project, &wave, &started, progress).await?;
         each(&wave, |c| async move {
             if let Some(timeout) = restart {
-                progress.line(format!("Container {}  Restarting", c.name)).await;
+                progress
+                    .line(format!("Container {}  Restarting", c.name))
+                    .await;
                 ops::stop(engine, &c, timeout).await?;
             } else if matches!(c.status(), Status::Running | Status::Paused) {
                 return Ok(());
             }
             ops::start(engine, &c).await?;
-            progress.line(format!("Container {}  Started", c.name)).await;
+            progress
+                .line(format!("Container {}  Started", c.name))
+                .await;
             Ok(())
         })
         .await?;
@@ -258,9 +262,13 @@ async fn stop(
                 // Already stopped: it stays stopped by the user all the same.
                 return c.update(|s| s.stopped_by_user = true);
             }
-            progress.line(format!("Container {}  Stopping", c.name)).await;
+            progress
+                .line(format!("Container {}  Stopping", c.name))
+                .await;
             ops::stop(engine, &c, timeout).await?;
-            progress.line(format!("Container {}  Stopped", c.name)).await;
+            progress
+                .line(format!("Container {}  Stopped", c.name))
+                .await;
             Ok(())
         })
         .await?;
@@ -291,7 +299,9 @@ async fn rm(
     }
     each(&gone, |c| async move {
         ops::remove(engine, &c, false).await?;
-        progress.line(format!("Container {}  Removed", c.name)).await;
+        progress
+            .line(format!("Container {}  Removed", c.name))
+            .await;
         if req.volumes {
             for v in oneoff::anonymous_volumes(engine, &c.spec.mounts) {
                 volumes::remove(&engine.root, &v)?;
@@ -403,7 +413,9 @@ async fn operate(
             })
             .await
         }
-        _ => Err(EngineError::NotFound(format!("no such project operation: {op}"))),
+        _ => Err(EngineError::NotFound(format!(
+            "no such project operation: {op}"
+        ))),
     }
 }
 
@@ -525,12 +537,7 @@ fn process(pid: i32, boot: u64, uptime: f64) -> Option<Vec<String>> {
         (cpu * 100 / alive).to_string(),
         stime.get(11..16).unwrap_or("?").to_string(),
         "?".into(),
-        format!(
-            "{:02}:{:02}:{:02}",
-            cpu / 3600,
-            cpu / 60 % 60,
-            cpu % 60
-        ),
+        format!("{:02}:{:02}:{:02}", cpu / 3600, cpu / 60 % 60, cpu % 60),
         if cmd.is_empty() {
             format!("[{comm}]")
         } else {
