@@ -178,7 +178,7 @@ fn create_start_stop_restart_pause_kill_rm_in_dependency_order() {
         "{out}"
     );
     p.ok(&["kill", "db"]);
-    assert_eq!(p.status("db", 1), "exited");
+    wait_until("db to die of SIGKILL", 5, || p.status("db", 1) == "exited");
 
     // rm: running containers stay; without -f and no terminal the answer is no.
     let out = p.ok(&["rm", "api"]);
@@ -262,6 +262,18 @@ fn run_one_offs_wait_ls_version_completion() {
     wait_until("the --rm one-off and its volume to go", 10, || {
         p.states().len() == 1 && !r.ok(&["volume", "ls"]).contains("-run-")
     });
+
+    // Docker's codes when the command cannot run.
+    assert_eq!(
+        p.run(&["run", "--rm", "--no-deps", "app", "nosuchcmd"])
+            .code,
+        127
+    );
+    assert_eq!(
+        p.run(&["run", "--rm", "--no-deps", "app", "/etc/passwd"])
+            .code,
+        126
+    );
 
     // --no-deps leaves a stopped dependency alone; --entrypoint replaces the image's.
     p.ok(&["stop", "-t", "1", "db"]);

@@ -491,12 +491,13 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
 
 /// Docker's exit codes for a failed `run`: 127 command not found, 126 cannot invoke, 125 any
 /// other failure before the command ran.
-fn run_failure(e: &anyhow::Error) -> u8 {
+pub(super) fn run_failure(e: &anyhow::Error) -> u8 {
     let msg = format!("{e:#}");
     eprintln!("berth: {msg}");
-    if msg.contains("not found in $PATH") || msg.contains("no such file or directory") {
+    let lower = msg.to_lowercase();
+    if lower.contains("not found in $path") || lower.contains("no such file or directory") {
         127
-    } else if msg.contains("permission denied") {
+    } else if lower.contains("permission denied") {
         126
     } else {
         125

@@ -230,3 +230,21 @@ pub async fn wait(root: &Path, project: &ProjectArgs, args: WaitArgs) -> anyhow:
     }
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(split_reference("bb:latest"), ("bb", "latest"));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b:v1"),
+            ("127.0.0.1:5000/a/b", "v1")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
+    }
+}

@@ -162,5 +162,9 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: RunArgs) -> anyhow::R
         println!("{}", created.name);
         return Ok(0);
     }
-    container::start_attached(&client, &created.id).await
+    // Docker's codes when the command cannot run: 127 not found, 126 not executable.
+    match container::start_attached(&client, &created.id).await {
+        Ok(code) => Ok(code),
+        Err(e) => Ok(container::run_failure(&e)),
+    }
 }

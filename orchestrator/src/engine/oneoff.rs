@@ -248,7 +248,7 @@ fn remove_volumes_when_gone(engine: &Arc<Engine>, id: &str, mounts: Vec<crate::a
         if engine.find(&id).is_ok() {
             return;
         }
-        for v in anonymous_volumes(&engine, &mounts) {
+        for v in anonymous_volumes(&engine.root, &mounts) {
             if let Err(e) = volumes::remove(&engine.root, &v) {
                 tracing::warn!(container = %id, volume = %v, error = %e, "remove anonymous volume");
             }
@@ -258,8 +258,8 @@ fn remove_volumes_when_gone(engine: &Arc<Engine>, id: &str, mounts: Vec<crate::a
 
 /// Anonymous volumes of a container (`rm -v`): the volume names of its mounts made by berth
 /// for unnamed volumes.
-pub fn anonymous_volumes(engine: &Engine, mounts: &[crate::api::Mount]) -> Vec<String> {
-    let base = engine.root.join("volumes");
+pub fn anonymous_volumes(root: &Path, mounts: &[crate::api::Mount]) -> Vec<String> {
+    let base = root.join("volumes");
     mounts
         .iter()
         .filter_map(|m| match &m.kind {
@@ -272,4 +272,41 @@ pub fn anonymous_volumes(engine: &Engine, mounts: &[crate::api::Mount]) -> Vec<S
         })
         .filter(|v| v.contains("-anon-"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::api::{Mount, MountKind};
+
+    #[test]
+    fn anonymous_volumes_are_the_berth_made_unnamed_ones() {
+        let root = Path::new("/r");
+        let bind = |s: &str| Mount {
+            destination: "/x".into(),
+            kind: MountKind::Bind {
+                source: PathBuf::from(s),
+            },
+            read_only: false,
+        };
+        let mounts = vec![
+            bind("/r/volumes/p-api-1-anon-data/_data"),
+            bind("/r/volumes/shared/_data"),
+            bind("/elsewhere/p-anon-x"),
+            Mount {
+                destination: "/t".into(),
+                kind: MountKind::Tmpfs {
+                    size: None,
+                    mode: None,
+                },
+                read_only: false,
+            },
+        ];
+        assert_eq!(
+            anonymous_volumes(root, &mounts),
+            vec!["p-api-1-anon-data".to_string()]
+        );
+    }
 }

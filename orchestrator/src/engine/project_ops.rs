@@ -303,7 +303,7 @@ async fn rm(
             .line(format!("Container {}  Removed", c.name))
             .await;
         if req.volumes {
-            for v in oneoff::anonymous_volumes(engine, &c.spec.mounts) {
+            for v in oneoff::anonymous_volumes(&engine.root, &c.spec.mounts) {
                 volumes::remove(&engine.root, &v)?;
                 progress.line(format!("Volume {v}  Removed")).await;
             }
@@ -544,4 +544,22 @@ fn process(pid: i32, boot: u64, uptime: f64) -> Option<Vec<String>> {
             cmd.join(" ")
         },
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_row_reads_proc() {
+        let me = std::process::id() as i32;
+        let row = process(me, boot_time(), 1e9).unwrap();
+        assert_eq!(row.len(), 8);
+        assert_eq!(row[1], me.to_string());
+        assert_eq!(row[2], std::os::unix::process::parent_id().to_string());
+        assert_eq!(row[4].len(), 5, "STIME is HH:MM: {row:?}");
+        assert!(!row[7].is_empty(), "{row:?}");
+        assert!(process(i32::MAX, 0, 0.0).is_none(), "a gone pid has no row");
+        assert!(boot_time() > 0);
+    }
 }
