@@ -309,9 +309,22 @@ fn run_one_offs_wait_ls_version_completion() {
         res.stdout
     );
 
-    let ls: Vec<serde_json::Value> =
-        serde_json::from_str(&r.ok(&["ls", "-a", "--format", "json"])).unwrap();
-    assert!(ls.iter().any(|x| x["name"] == p.name.as_str()), "{ls:?}");
+    // ls: running projects, -a also the others.
+    let listed = |v: Vec<serde_json::Value>| v.iter().any(|x| x["name"] == p.name.as_str());
+    let ls_json = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = vec!["ls", "--format", "json"];
+        a.extend_from_slice(extra);
+        serde_json::from_str(&r.ok(&a)).unwrap()
+    };
+    assert!(listed(ls_json(&[])), "db runs");
+    p.ok(&["stop", "-t", "1"]);
+    assert!(!listed(ls_json(&[])) && listed(ls_json(&["-a"])));
+
+    // down takes one-offs with it (they hold the project's network).
+    p.ok(&["run", "-d", "--no-deps", "app"]);
+    p.ok(&["down", "-t", "1"]);
+    assert!(p.states().is_empty(), "{:?}", p.states());
+    assert!(!listed(ls_json(&["-a"])), "down: gone");
 
     assert_eq!(
         r.ok(&["version", "--short"]).trim(),

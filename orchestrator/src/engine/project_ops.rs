@@ -313,6 +313,31 @@ async fn rm(
     .await
 }
 
+/// `down`'s first step: the project's one-off (`run`) containers, stopped and removed, so
+/// that its networks can go.
+pub async fn remove_oneoffs(
+    engine: &Arc<Engine>,
+    name: &str,
+    timeout: Option<u64>,
+    progress: &Progress,
+) -> Result<(), EngineError> {
+    let oneoffs: Vec<_> = engine
+        .all()
+        .into_iter()
+        .filter(|c| c.spec.labels.get(PROJECT).map(String::as_str) == Some(name))
+        .filter(|c| c.spec.labels.get(ONEOFF).map(String::as_str) == Some("True"))
+        .collect();
+    each(&oneoffs, |c| async move {
+        ops::stop(engine, &c, timeout).await?;
+        ops::remove(engine, &c, true).await?;
+        progress
+            .line(format!("Container {}  Removed", c.name))
+            .await;
+        Ok(())
+    })
+    .await
+}
+
 /// `create`: `up`'s plan for the selected services and their dependencies, without starting
 /// anything.
 async fn create(

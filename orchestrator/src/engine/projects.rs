@@ -321,8 +321,8 @@ pub async fn up(
     Ok(())
 }
 
-/// `down`: remove the project's containers in reverse dependency order, its networks and, with
-/// `volumes`, its volumes. Safe to run twice.
+/// `down`: remove the project's one-off containers, then its containers in reverse dependency
+/// order, its networks and, with `volumes`, its volumes. Safe to run twice.
 #[instrument(skip(engine, req, tx))]
 pub async fn down(
     engine: &Arc<Engine>,
@@ -339,6 +339,7 @@ pub async fn down(
         }),
     };
     let _guard = engine.project_lock(name).await;
+    super::project_ops::remove_oneoffs(engine, name, req.timeout, &progress).await?;
     let desired = desired(&project)?;
     let plan = planner::plan_down(
         &desired,
