@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// Don't start the service's dependencies.
     #[arg(long)]
     no_deps: bool,
-    /// Override the image's entrypoint ("" for none).
+    /// Override the entrypoint: words split on whitespace ("" for none).
     #[arg(long)]
     entrypoint: Option<String>,
     /// Publish a port: [HOST_IP:][HOST_PORT:]PORT[/udp]; repeatable.
