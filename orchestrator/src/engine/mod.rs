@@ -12,6 +12,9 @@
 //! - [`record`]: a container's persisted record and its in-memory handle.
 //! - [`resolver`]: a container's own `dns`, `dns_search`, `dns_opt` and `extra_hosts` (pure).
 //! - [`projects`]: compose projects: desired and observed state, `up`, `down`, `scale`.
+//! - [`project_ops`]: start/stop/restart/pause/unpause/kill/rm/create/top of a project's
+//!   containers, selected by service and replica.
+//! - [`oneoff`]: containers created without starting them (`run`'s one-offs, `create`).
 //! - [`translate`]: a service replica as a container request (pure).
 //! - [`executor`]: runs a plan with the parallelism its dependencies allow.
 //! - [`health`]: health checks run inside containers on their interval.
@@ -27,6 +30,8 @@ pub mod executor;
 pub mod health;
 pub mod images;
 pub mod networks;
+pub mod oneoff;
+pub mod project_ops;
 pub mod project_routes;
 pub mod projects;
 pub mod record;
