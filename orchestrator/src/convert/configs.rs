@@ -10,7 +10,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::ByteString;
 
-use super::{k8s_name, ConvertError, Ctx, Object};
+use super::context::Ctx;
+use super::names::label_name;
+use super::{ConvertError, Object};
 use crate::compose::{FileRef, Service};
 
 /// The data key of every ConfigMap and Secret.
@@ -26,7 +28,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) -> Result<(), ConvertError> {
             (None, None, Some(var)) => env(ctx, "configs", key, var),
             (None, None, None) => Vec::new(),
         };
-        let meta = ctx.meta(&k8s_name(key), None);
+        let meta = ctx.meta(&ctx.config(key), None);
         let mut cm = ConfigMap {
             metadata: meta,
             ..ConfigMap::default()
@@ -49,7 +51,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) -> Result<(), ConvertError> {
             (None, None) => Vec::new(),
         };
         ctx.objects.push(Object::Secret(Secret {
-            metadata: ctx.meta(&k8s_name(key), None),
+            metadata: ctx.meta(&ctx.secret(key), None),
             type_: Some("Opaque".into()),
             data: Some(BTreeMap::from([(DATA_KEY.to_string(), ByteString(bytes))])),
             ..Secret::default()
@@ -71,9 +73,8 @@ fn env(ctx: &mut Ctx<'_>, section: &str, key: &str, var: &str) -> Vec<u8> {
     match std::env::var(var) {
         Ok(v) => v.into_bytes(),
         Err(_) => {
-            ctx.warn(
-                section,
-                format!("{key}.environment"),
+            ctx.warn_top(
+                format!("{section}.{key}.environment"),
                 format!("{var} is not set; the data is empty"),
             );
             Vec::new()
@@ -90,12 +91,9 @@ pub(crate) fn pod_volumes(
     mounts: &mut Vec<VolumeMount>,
 ) {
     for (i, r) in svc.configs.iter().enumerate() {
-        let object = match ctx.project.configs.get(&r.source) {
-            Some(c) if c.external => c.name.clone(),
-            _ => k8s_name(&r.source),
-        };
+        let object = ctx.config(&r.source);
         owner(ctx, name, &format!("configs[{i}]"), r);
-        let vol_name = format!("config-{}", k8s_name(&r.source));
+        let vol_name = label_name(&format!("config-{i}-{object}"));
         volumes
             .entry(vol_name.clone())
             .or_insert_with(|| PodVolume {
@@ -110,12 +108,9 @@ pub(crate) fn pod_volumes(
         mounts.push(file_mount(vol_name, r));
     }
     for (i, r) in svc.secrets.iter().enumerate() {
-        let object = match ctx.project.secrets.get(&r.source) {
-            Some(s) if s.external => s.name.clone(),
-            _ => k8s_name(&r.source),
-        };
+        let object = ctx.secret(&r.source);
         owner(ctx, name, &format!("secrets[{i}]"), r);
-        let vol_name = format!("secret-{}", k8s_name(&r.source));
+        let vol_name = label_name(&format!("secret-{i}-{object}"));
         volumes
             .entry(vol_name.clone())
             .or_insert_with(|| PodVolume {
@@ -139,13 +134,23 @@ fn owner(ctx: &mut Ctx<'_>, name: &str, key: &str, r: &FileRef) {
             "file ownership follows the pod's fsGroup; ignored",
         );
     }
+    if let Some(mode) = r.mode.filter(|m| *m > 0o777) {
+        ctx.warn(
+            name,
+            format!("{key}.mode"),
+            format!("{mode:o}: only permission bits (0-777) carry over; the default is used"),
+        );
+    }
 }
 
 fn items(r: &FileRef) -> Vec<KeyToPath> {
     vec![KeyToPath {
         key: DATA_KEY.into(),
         path: DATA_KEY.into(),
-        mode: r.mode.and_then(|m| i32::try_from(m).ok()),
+        mode: r
+            .mode
+            .filter(|m| *m <= 0o777)
+            .and_then(|m| i32::try_from(m).ok()),
         ..KeyToPath::default()
     }]
 }

@@ -1,34 +1,40 @@
-//! `berth convert`: the canonical compose project model to Kubernetes manifests.
+//! `berth convert`: the canonical compose project model (what `up` runs) to Kubernetes
+//! manifests.
 //!
 //! Every object is a typed k8s-openapi struct, so it is well formed by construction. The output
-//! is deterministic: objects are sorted by kind and name, names derive from compose keys. What
-//! cannot be expressed becomes a [`Warning`] naming the service and key.
+//! is deterministic: objects are sorted by kind (apply order) and name, names derive from compose
+//! keys, and every compose service keeps its name as its Service name so host names resolve the
+//! same in the cluster. What cannot be expressed becomes a [`Warning`] naming the service and
+//! key; nothing is dropped silently.
 //!
-//! One file per mapping area: [`workloads`] (Deployments, Jobs, probes, init containers),
-//! [`services`] (Services), [`netpol`] (NetworkPolicies), [`storage`] (claims and pod volumes),
-//! [`configs`] (ConfigMaps and Secrets), [`warnings`] (keys without an equivalent).
+//! One file per mapping area: [`workloads`] (Deployments and Jobs), [`container`] (the main
+//! container: command, environment, user, limits, probes), [`depends`] (`depends_on` as init
+//! containers), [`services`] (Services), [`netpol`] (NetworkPolicies), [`storage`] (claims and
+//! pod volumes), [`configs`] (ConfigMaps and Secrets), [`warnings`] (keys without an
+//! equivalent); [`names`] holds the Kubernetes naming rules, [`context`] the state of one run
+//! and [`object`] the emitted objects.
 
 mod configs;
+mod container;
+mod context;
+mod depends;
+pub mod names;
 mod netpol;
+mod object;
 mod services;
 mod storage;
 mod warnings;
 mod workloads;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Secret, Service as KService, ServiceAccount,
-};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::compose::Project;
+use crate::compose::{MountType, Project};
+use context::Ctx;
 
+pub use object::{Converted, Object};
 pub use warnings::Warning;
 
 /// Label holding the project name on every object and pod.
@@ -37,11 +43,20 @@ pub const LABEL_PROJECT: &str = "berth.dev/project";
 pub const LABEL_SERVICE: &str = "berth.dev/service";
 /// Prefix of the pod label marking membership of a compose network.
 pub const LABEL_NETWORK_PREFIX: &str = "berth.dev/network-";
+/// Pod label of pods whose init containers wait through the Kubernetes API.
+pub const LABEL_WAITS_VIA_API: &str = "berth.dev/waits-via-api";
+
+/// The pod label marking membership of compose network `key` (the name part of a label key
+/// holds at most 63 characters).
+pub fn network_label(key: &str) -> String {
+    let name: String = names::label_name(key).chars().take(55).collect();
+    format!("{LABEL_NETWORK_PREFIX}{}", name.trim_end_matches('-'))
+}
 
 /// How Services expose published ports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ServiceType {
-    /// Cluster-internal only; published ports are not reachable from outside.
+    /// Cluster-internal only; `kubectl port-forward` reaches published ports.
     #[default]
     #[value(name = "ClusterIP")]
     ClusterIp,
@@ -67,7 +82,7 @@ impl ServiceType {
 /// Conversion options (the flags of `berth convert`).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Namespace set on every object; `None` leaves it to kubectl's context.
+    /// Namespace set on every object (and created); `None` leaves it to kubectl's context.
     pub namespace: Option<String>,
     /// Type of the Services carrying published ports.
     pub service_type: ServiceType,
@@ -94,19 +109,24 @@ impl Default for Options {
 /// Errors of the conversion.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    /// A bind mount without `--allow-hostpath`.
+    /// Bind mounts without `--allow-hostpath`.
     #[error(
-        "service {service}: bind mount {source_path} -> {target} has no cluster equivalent \
-         (use a named volume, or --allow-hostpath to mount the node's path)"
+        "bind mounts have no cluster equivalent: {}; use named volumes (or configs for single \
+         files), or --allow-hostpath to mount the paths of whichever node runs the pod",
+        .0.join("; ")
     )]
-    BindMount {
-        /// Service.
-        service: String,
-        /// Host path.
-        source_path: String,
-        /// Container path.
-        target: String,
+    BindMounts(Vec<String>),
+    /// A flag or `x-kubernetes` value that is not a resource quantity.
+    #[error("{what}: {value:?} is not a quantity like \"1Gi\" or \"500M\"")]
+    Quantity {
+        /// Where the value comes from.
+        what: String,
+        /// The value.
+        value: String,
     },
+    /// A namespace that is not an RFC 1123 label.
+    #[error("--namespace {0:?}: not a valid namespace name (lowercase letters, digits and '-')")]
+    Namespace(String),
     /// A config or secret file could not be read.
     #[error("read {kind} {name} from {path}")]
     ReadFile {
@@ -133,219 +153,29 @@ pub enum ConvertError {
     },
 }
 
-/// One emitted object.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // a handful per project
-pub enum Object {
-    /// A Namespace-scoped ServiceAccount (for init containers that wait for Jobs).
-    ServiceAccount(ServiceAccount),
-    /// A Role.
-    Role(Role),
-    /// A RoleBinding.
-    RoleBinding(RoleBinding),
-    /// A ConfigMap.
-    ConfigMap(ConfigMap),
-    /// A Secret.
-    Secret(Secret),
-    /// A PersistentVolumeClaim.
-    PersistentVolumeClaim(PersistentVolumeClaim),
-    /// A NetworkPolicy.
-    NetworkPolicy(NetworkPolicy),
-    /// A Service.
-    Service(KService),
-    /// A Job.
-    Job(Job),
-    /// A Deployment.
-    Deployment(Deployment),
-}
-
-impl Object {
-    /// The object's kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Object::ServiceAccount(_) => "ServiceAccount",
-            Object::Role(_) => "Role",
-            Object::RoleBinding(_) => "RoleBinding",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::Secret(_) => "Secret",
-            Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
-            Object::NetworkPolicy(_) => "NetworkPolicy",
-            Object::Service(_) => "Service",
-            Object::Job(_) => "Job",
-            Object::Deployment(_) => "Deployment",
-        }
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        match self {
-            Object::ServiceAccount(o) => &o.metadata,
-            Object::Role(o) => &o.metadata,
-            Object::RoleBinding(o) => &o.metadata,
-            Object::ConfigMap(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
-            Object::PersistentVolumeClaim(o) => &o.metadata,
-            Object::NetworkPolicy(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::Job(o) => &o.metadata,
-            Object::Deployment(o) => &o.metadata,
-        }
-    }
-
-    /// The object's name.
-    pub fn name(&self) -> &str {
-        self.meta().name.as_deref().unwrap_or_default()
-    }
-
-    /// A stable file name: `<kind>-<name>.yaml`, kind in lowercase.
-    pub fn file_name(&self) -> String {
-        format!("{}-{}.yaml", self.kind().to_lowercase(), self.name())
-    }
-
-    /// The object as one YAML document (with apiVersion and kind).
-    pub fn to_yaml(&self) -> Result<String, ConvertError> {
-        let rendered = match self {
-            Object::ServiceAccount(o) => serde_yaml::to_string(o),
-            Object::Role(o) => serde_yaml::to_string(o),
-            Object::RoleBinding(o) => serde_yaml::to_string(o),
-            Object::ConfigMap(o) => serde_yaml::to_string(o),
-            Object::Secret(o) => serde_yaml::to_string(o),
-            Object::PersistentVolumeClaim(o) => serde_yaml::to_string(o),
-            Object::NetworkPolicy(o) => serde_yaml::to_string(o),
-            Object::Service(o) => serde_yaml::to_string(o),
-            Object::Job(o) => serde_yaml::to_string(o),
-            Object::Deployment(o) => serde_yaml::to_string(o),
-        };
-        rendered.map_err(|source| ConvertError::Render {
-            kind: self.kind(),
-            name: self.name().to_string(),
-            source,
-        })
-    }
-}
-
-/// The result of a conversion.
-#[derive(Debug, Clone, Default)]
-pub struct Converted {
-    /// Objects sorted by kind order (dependencies first) then name.
-    pub objects: Vec<Object>,
-    /// What could not be expressed, sorted by service then key.
-    pub warnings: Vec<Warning>,
-}
-
-impl Converted {
-    /// All objects as one YAML stream, documents separated by `---`.
-    pub fn to_yaml(&self) -> Result<String, ConvertError> {
-        let mut out = String::new();
-        for (i, o) in self.objects.iter().enumerate() {
-            if i > 0 {
-                out.push_str("---\n");
-            }
-            out.push_str(&o.to_yaml()?);
-        }
-        Ok(out)
-    }
-}
-
-/// Shared state while converting one project.
-pub(crate) struct Ctx<'a> {
-    pub project: &'a Project,
-    pub opts: &'a Options,
-    pub objects: Vec<Object>,
-    pub warnings: Vec<Warning>,
-}
-
-impl Ctx<'_> {
-    /// Records a warning about `service`'s `key`.
-    pub fn warn(&mut self, service: &str, key: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Warning {
-            service: service.to_string(),
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Metadata with the name, namespace and project labels set.
-    pub fn meta(&self, name: &str, service: Option<&str>) -> ObjectMeta {
-        let mut labels = BTreeMap::new();
-        labels.insert(LABEL_PROJECT.to_string(), k8s_name(&self.project.name));
-        labels.insert(
-            "app.kubernetes.io/managed-by".to_string(),
-            "berth".to_string(),
-        );
-        if let Some(s) = service {
-            labels.insert(LABEL_SERVICE.to_string(), k8s_name(s));
-        }
-        ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: self.opts.namespace.clone(),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        }
-    }
-
-    /// The pod selector of a service.
-    pub fn selector(&self, service: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (LABEL_PROJECT.to_string(), k8s_name(&self.project.name)),
-            (LABEL_SERVICE.to_string(), k8s_name(service)),
-        ])
-    }
-}
-
-/// A compose key as a Kubernetes object name (RFC 1123 label: lowercase alphanumerics and `-`,
-/// at most 63 characters, starting and ending with an alphanumeric).
-pub fn k8s_name(key: &str) -> String {
-    let mapped: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed: String = mapped.trim_matches('-').chars().take(63).collect();
-    let trimmed = trimmed.trim_end_matches('-').to_string();
-    if trimmed.is_empty() {
-        "x".to_string()
-    } else {
-        trimmed
-    }
-}
-
 /// Converts a project to Kubernetes objects.
 pub fn convert(project: &Project, opts: &Options) -> Result<Converted, ConvertError> {
-    let mut ctx = Ctx {
-        project,
-        opts,
-        objects: Vec::new(),
-        warnings: Vec::new(),
-    };
+    check_options(project, opts)?;
+    let mut ctx = Ctx::new(project, opts);
+    if let Some(ns) = &opts.namespace {
+        ctx.objects.push(Object::Namespace(Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }));
+    }
     configs::convert(&mut ctx)?;
-    storage::claims(&mut ctx);
-    netpol::convert(&mut ctx);
+    storage::claims(&mut ctx)?;
     services::convert(&mut ctx);
-    workloads::convert(&mut ctx)?;
+    let waiters = workloads::convert(&mut ctx);
+    netpol::convert(&mut ctx, waiters);
     for (name, svc) in &project.services {
         warnings::unsupported(&mut ctx, name, svc);
     }
-    let order = |o: &Object| match o {
-        Object::ServiceAccount(_) => 0,
-        Object::Role(_) => 1,
-        Object::RoleBinding(_) => 2,
-        Object::ConfigMap(_) => 3,
-        Object::Secret(_) => 4,
-        Object::PersistentVolumeClaim(_) => 5,
-        Object::NetworkPolicy(_) => 6,
-        Object::Service(_) => 7,
-        Object::Job(_) => 8,
-        Object::Deployment(_) => 9,
-    };
     ctx.objects
-        .sort_by(|a, b| (order(a), a.name()).cmp(&(order(b), b.name())));
-    ctx.objects
-        .dedup_by(|a, b| a.kind() == b.kind() && a.name() == b.name());
+        .sort_by(|a, b| (a.order(), a.name()).cmp(&(b.order(), b.name())));
     ctx.warnings.sort();
     ctx.warnings.dedup();
     Ok(Converted {
@@ -354,15 +184,41 @@ pub fn convert(project: &Project, opts: &Options) -> Result<Converted, ConvertEr
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_become_rfc1123_labels() {
-        assert_eq!(k8s_name("My_Web.app"), "my-web-app");
-        assert_eq!(k8s_name("_db_"), "db");
-        assert_eq!(k8s_name("___"), "x");
-        assert_eq!(k8s_name(&"a".repeat(70)).len(), 63);
+/// Checks the flags and refuses bind mounts (all of them at once) unless allowed.
+fn check_options(project: &Project, opts: &Options) -> Result<(), ConvertError> {
+    if let Some(ns) = &opts.namespace {
+        if !names::is_label(ns) {
+            return Err(ConvertError::Namespace(ns.clone()));
+        }
+    }
+    if !names::is_quantity(&opts.volume_size) {
+        return Err(ConvertError::Quantity {
+            what: "--volume-size".into(),
+            value: opts.volume_size.clone(),
+        });
+    }
+    if opts.allow_hostpath {
+        return Ok(());
+    }
+    let binds: Vec<String> = project
+        .services
+        .iter()
+        .flat_map(|(name, svc)| {
+            svc.volumes
+                .iter()
+                .filter(|m| m.kind == MountType::Bind)
+                .map(move |m| {
+                    format!(
+                        "service {name}: {} -> {}",
+                        m.source.as_deref().unwrap_or_default(),
+                        m.target
+                    )
+                })
+        })
+        .collect();
+    if binds.is_empty() {
+        Ok(())
+    } else {
+        Err(ConvertError::BindMounts(binds))
     }
 }

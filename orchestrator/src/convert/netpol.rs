@@ -1,7 +1,9 @@
 //! Network policies that reproduce berth's isolation: a project-wide default deny of ingress;
 //! per compose network, pods that share it may talk to each other; internal networks get no
-//! egress beyond their members and cluster DNS; published ports accept traffic from anywhere;
-//! `network_mode: none` pods get no traffic at all.
+//! egress beyond their members and cluster DNS; published ports accept traffic from anywhere
+//! (but loopback-only ones with `--service-type ClusterIP`, reached by port-forward);
+//! `network_mode: none` pods get no traffic at all; pods whose init containers wait through the
+//! Kubernetes API may reach it (TCP 443 and 6443).
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,13 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{k8s_name, Ctx, Object, LABEL_NETWORK_PREFIX, LABEL_PROJECT};
-use crate::compose::NetworkMode;
+use super::context::Ctx;
+use super::names::label_name;
+use super::{network_label, Object, ServiceType, LABEL_PROJECT, LABEL_WAITS_VIA_API};
+use crate::compose::{NetworkMode, Protocol};
+
+/// Ports of the Kubernetes API server: the `kubernetes` Service and the usual endpoint port.
+const API_PORTS: [i32; 2] = [443, 6443];
 
 fn selector(labels: BTreeMap<String, String>) -> LabelSelector {
     LabelSelector {
@@ -23,22 +30,31 @@ fn selector(labels: BTreeMap<String, String>) -> LabelSelector {
 }
 
 fn policy(
-    ctx: &Ctx<'_>,
-    name: &str,
+    ctx: &mut Ctx<'_>,
+    name: String,
     pods: LabelSelector,
     types: &[&str],
     ingress: Option<Vec<NetworkPolicyIngressRule>>,
     egress: Option<Vec<NetworkPolicyEgressRule>>,
-) -> Object {
-    Object::NetworkPolicy(NetworkPolicy {
-        metadata: ctx.meta(name, None),
+) {
+    let name = ctx.unique("NetworkPolicy", name);
+    ctx.objects.push(Object::NetworkPolicy(NetworkPolicy {
+        metadata: ctx.meta(&name, None),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(pods),
             policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
             ingress,
             egress,
         }),
-    })
+    }));
+}
+
+fn port(port: i32, proto: Protocol) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some(proto.as_str().to_uppercase()),
+        ..NetworkPolicyPort::default()
+    }
 }
 
 /// Cluster DNS (kube-dns / CoreDNS in any namespace) on port 53.
@@ -52,32 +68,23 @@ fn dns_rule() -> NetworkPolicyEgressRule {
             )]))),
             ..NetworkPolicyPeer::default()
         }]),
-        ports: Some(
-            ["UDP", "TCP"]
-                .iter()
-                .map(|p| NetworkPolicyPort {
-                    port: Some(IntOrString::Int(53)),
-                    protocol: Some(p.to_string()),
-                    ..NetworkPolicyPort::default()
-                })
-                .collect(),
-        ),
+        ports: Some(vec![port(53, Protocol::Udp), port(53, Protocol::Tcp)]),
     }
 }
 
-/// Adds the project's network policies.
-pub(crate) fn convert(ctx: &mut Ctx<'_>) {
+/// Adds the project's network policies; `api_waiters` tells whether some pod waits through the
+/// API.
+pub(crate) fn convert(ctx: &mut Ctx<'_>, api_waiters: bool) {
     let project = ctx.project;
-    let project_pods = BTreeMap::from([(LABEL_PROJECT.to_string(), k8s_name(&project.name))]);
-    let deny = policy(
+    let project_pods = BTreeMap::from([(LABEL_PROJECT.to_string(), label_name(&project.name))]);
+    policy(
         ctx,
-        "default-deny-ingress",
+        "default-deny-ingress".into(),
         selector(project_pods.clone()),
         &["Ingress"],
         None,
         None,
     );
-    ctx.objects.push(deny);
     for (key, net) in &project.networks {
         if !project
             .services
@@ -86,75 +93,22 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) {
         {
             continue;
         }
-        if let Some(d) = net.driver.as_deref().filter(|d| *d != "bridge") {
-            ctx.warn(
-                "networks",
-                format!("{key}.driver"),
-                format!("{d}: the cluster network is used"),
-            );
-        }
-        if !net.ipam.is_empty() {
-            ctx.warn(
-                "networks",
-                format!("{key}.ipam"),
-                "pod addresses are assigned by the cluster; ignored",
-            );
-        }
-        let mut members = project_pods.clone();
-        members.insert(
-            format!("{LABEL_NETWORK_PREFIX}{}", k8s_name(key)),
-            "true".into(),
-        );
-        let peers = vec![NetworkPolicyPeer {
-            pod_selector: Some(selector(members.clone())),
-            ..NetworkPolicyPeer::default()
-        }];
-        let ingress = vec![NetworkPolicyIngressRule {
-            from: Some(peers.clone()),
-            ports: None,
-        }];
-        let egress = if net.internal {
-            vec![
-                NetworkPolicyEgressRule {
-                    to: Some(peers),
-                    ports: None,
-                },
-                dns_rule(),
-            ]
-        } else {
-            vec![NetworkPolicyEgressRule::default()]
-        };
-        let obj = policy(
-            ctx,
-            &format!("net-{}", k8s_name(key)),
-            selector(members),
-            &["Ingress", "Egress"],
-            Some(ingress),
-            Some(egress),
-        );
-        ctx.objects.push(obj);
+        network(ctx, key, net, &project_pods);
     }
     for (name, svc) in &project.services {
         let pods = selector(ctx.selector(name));
         if svc.network_mode == Some(NetworkMode::None) {
-            let obj = policy(
-                ctx,
-                &format!("{}-no-network", k8s_name(name)),
-                pods,
-                &["Ingress", "Egress"],
-                None,
-                None,
-            );
-            ctx.objects.push(obj);
+            let name = format!("{}-no-network", ctx.service(name));
+            policy(ctx, name, pods, &["Ingress", "Egress"], None, None);
             continue;
         }
         let mut ports: Vec<NetworkPolicyPort> = Vec::new();
         for p in svc.ports.iter().filter(|p| p.published.is_some()) {
-            let np = NetworkPolicyPort {
-                port: Some(IntOrString::Int(i32::from(p.target))),
-                protocol: Some(p.protocol.as_str().to_uppercase()),
-                ..NetworkPolicyPort::default()
-            };
+            let local = p.host_ip.is_some_and(|ip| ip.is_loopback());
+            if local && ctx.opts.service_type == ServiceType::ClusterIp {
+                continue;
+            }
+            let np = port(i32::from(p.target), p.protocol);
             if !ports.contains(&np) {
                 ports.push(np);
             }
@@ -164,15 +118,81 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) {
                 from: None,
                 ports: Some(ports),
             };
-            let obj = policy(
-                ctx,
-                &format!("{}-published", k8s_name(name)),
-                pods,
-                &["Ingress"],
-                Some(vec![rule]),
-                None,
-            );
-            ctx.objects.push(obj);
+            let name = format!("{}-published", ctx.service(name));
+            policy(ctx, name, pods, &["Ingress"], Some(vec![rule]), None);
         }
     }
+    if api_waiters {
+        let mut pods = project_pods;
+        pods.insert(LABEL_WAITS_VIA_API.to_string(), "true".to_string());
+        let rule = NetworkPolicyEgressRule {
+            to: None,
+            ports: Some(API_PORTS.iter().map(|p| port(*p, Protocol::Tcp)).collect()),
+        };
+        policy(
+            ctx,
+            "waiters-reach-the-api".into(),
+            selector(pods),
+            &["Egress"],
+            None,
+            Some(vec![rule]),
+        );
+    }
+}
+
+/// The policy of one compose network: members talk to each other; internal ones have no other
+/// egress than cluster DNS.
+fn network(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    net: &crate::compose::Network,
+    project_pods: &BTreeMap<String, String>,
+) {
+    if let Some(d) = net.driver.as_deref().filter(|d| *d != "bridge") {
+        ctx.warn_top(
+            format!("networks.{key}.driver"),
+            format!("{d}: the cluster network is used"),
+        );
+    }
+    if !net.ipam.is_empty() {
+        ctx.warn_top(
+            format!("networks.{key}.ipam"),
+            "pod addresses are assigned by the cluster; ignored",
+        );
+    }
+    if net.external {
+        ctx.warn_top(
+            format!("networks.{key}.external"),
+            "only this project's pods are members of the network",
+        );
+    }
+    let mut members = project_pods.clone();
+    members.insert(network_label(key), "true".into());
+    let peers = vec![NetworkPolicyPeer {
+        pod_selector: Some(selector(members.clone())),
+        ..NetworkPolicyPeer::default()
+    }];
+    let ingress = vec![NetworkPolicyIngressRule {
+        from: Some(peers.clone()),
+        ports: None,
+    }];
+    let egress = if net.internal {
+        vec![
+            NetworkPolicyEgressRule {
+                to: Some(peers),
+                ports: None,
+            },
+            dns_rule(),
+        ]
+    } else {
+        vec![NetworkPolicyEgressRule::default()]
+    };
+    policy(
+        ctx,
+        format!("net-{}", label_name(key)),
+        selector(members),
+        &["Ingress", "Egress"],
+        Some(ingress),
+        Some(egress),
+    );
 }

@@ -1,14 +1,19 @@
-//! Services: one per compose service with ports or `expose`, named after it so the same host
-//! names resolve in the cluster; one per network alias; published ports on an extra
-//! `<name>-published` Service of the `--service-type`.
+//! Services: one per compose service, named after it so the same host names resolve in the
+//! cluster, and one per network alias. A service with ports or `expose` gets a ClusterIP
+//! Service with those ports; one without gets a headless Service (no ports, cluster DNS answers
+//! with the ready pods' addresses) so that, as with berth, any port of it is reachable by name.
+//! Published ports go on an extra `<name>-published` Service of the `--service-type` that keeps
+//! the host port numbers (NodePort keeps them as node ports when they lie in 30000-32767).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Service as KService, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{k8s_name, Ctx, Object, ServiceType};
-use crate::compose::{Protocol, Service};
+use super::context::Ctx;
+use super::names::service_name;
+use super::{Object, ServiceType};
+use crate::compose::{NetworkMode, PortRange, Protocol, Service};
 
 /// Lowest and highest default NodePort.
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
@@ -29,15 +34,14 @@ pub(crate) fn container_ports(
             Some((r, _)) => (r, Protocol::Tcp),
             None => (e.as_str(), Protocol::Tcp),
         };
-        let parsed = range.parse::<crate::compose::PortRange>();
-        match parsed {
+        match range.parse::<PortRange>() {
             Ok(r) if u32::from(r.end - r.start) < MAX_EXPOSE_RANGE => {
                 out.extend((r.start..=r.end).map(|p| (p, proto)));
             }
             Ok(_) => ctx.warn(
                 name,
                 format!("expose[{i}]"),
-                format!("{e}: ranges over {MAX_EXPOSE_RANGE} ports are not exposed"),
+                format!("{e}: ranges over {MAX_EXPOSE_RANGE} ports are not listed on the Service"),
             ),
             Err(err) => ctx.warn(name, format!("expose[{i}]"), format!("{e}: {err}; ignored")),
         }
@@ -55,6 +59,7 @@ fn service_port(port: u16, proto: Protocol, target: u16) -> ServicePort {
     }
 }
 
+/// A Service named `object` selecting the pods of `service`; headless without ports.
 fn service(
     ctx: &Ctx<'_>,
     object: &str,
@@ -62,12 +67,14 @@ fn service(
     type_: ServiceType,
     ports: Vec<ServicePort>,
 ) -> Object {
+    let headless = ports.is_empty();
     Object::Service(KService {
         metadata: ctx.meta(object, Some(service)),
         spec: Some(ServiceSpec {
             type_: Some(type_.as_str().to_string()),
+            cluster_ip: headless.then(|| "None".to_string()),
             selector: Some(ctx.selector(service)),
-            ports: Some(ports),
+            ports: (!headless).then_some(ports),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -77,64 +84,56 @@ fn service(
 /// Adds the Services of every compose service.
 pub(crate) fn convert(ctx: &mut Ctx<'_>) {
     let project = ctx.project;
-    let mut taken: BTreeMap<String, String> = project
-        .services
-        .keys()
-        .map(|n| (k8s_name(n), n.clone()))
-        .collect();
     for (name, svc) in &project.services {
+        if svc.network_mode == Some(NetworkMode::None) {
+            continue;
+        }
         let ports: Vec<ServicePort> = container_ports(ctx, name, svc)
             .into_iter()
             .map(|(p, proto)| service_port(p, proto, p))
             .collect();
+        let obj = service(
+            ctx,
+            &ctx.service(name),
+            name,
+            ServiceType::ClusterIp,
+            ports.clone(),
+        );
+        ctx.objects.push(obj);
         let aliases: BTreeSet<&String> = svc
             .networks
             .values()
             .flat_map(|n| n.aliases.iter())
             .collect();
-        if ports.is_empty() {
-            for (net, sn) in &svc.networks {
-                if !sn.aliases.is_empty() {
-                    ctx.warn(
-                        name,
-                        format!("networks.{net}.aliases"),
-                        "the service has no ports or expose, so no Service carries the alias",
-                    );
-                }
+        for alias in aliases {
+            let alias_name = service_name(alias);
+            if alias_name == ctx.service(name) {
+                continue;
             }
-        } else {
+            if ctx.is_taken("Service", &alias_name) {
+                ctx.warn(
+                    name,
+                    format!("networks.aliases.{alias}"),
+                    format!("the Service name {alias_name} is taken; the alias does not resolve"),
+                );
+                continue;
+            }
+            let alias_name = ctx.unique("Service", alias_name);
+            if alias_name != alias.to_lowercase() {
+                ctx.warn(
+                    name,
+                    format!("networks.aliases.{alias}"),
+                    format!("not a valid Service name; the alias is {alias_name} in the cluster"),
+                );
+            }
             let obj = service(
                 ctx,
-                &k8s_name(name),
+                &alias_name,
                 name,
                 ServiceType::ClusterIp,
                 ports.clone(),
             );
             ctx.objects.push(obj);
-            for alias in aliases {
-                let alias_name = k8s_name(alias);
-                match taken.get(&alias_name) {
-                    Some(owner) if owner != name => {
-                        ctx.warn(
-                            name,
-                            "networks.aliases",
-                            format!("{alias}: the name is taken by {owner}; no Service"),
-                        );
-                    }
-                    Some(_) => {}
-                    None => {
-                        taken.insert(alias_name.clone(), name.clone());
-                        let obj = service(
-                            ctx,
-                            &alias_name,
-                            name,
-                            ServiceType::ClusterIp,
-                            ports.clone(),
-                        );
-                        ctx.objects.push(obj);
-                    }
-                }
-            }
         }
         published(ctx, name, svc);
     }
@@ -143,28 +142,29 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) {
 /// The `<name>-published` Service of the published ports.
 fn published(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
     let type_ = ctx.opts.service_type;
-    let mut ports = Vec::new();
+    let mut ports: Vec<ServicePort> = Vec::new();
     for (i, p) in svc.ports.iter().enumerate() {
         let Some(published) = p.published else {
             continue;
         };
         let key = format!("ports[{i}]");
-        if type_ == ServiceType::ClusterIp {
-            ctx.warn(name, key, format!("{published}:{}: not reachable from outside the cluster with --service-type ClusterIP (use kubectl port-forward, or NodePort/LoadBalancer)", p.target));
-            continue;
-        }
-        if let Some(ip) = p.host_ip {
-            ctx.warn(
+        match p.host_ip {
+            Some(ip) if ip.is_loopback() && type_ == ServiceType::ClusterIp => {}
+            Some(ip) if !ip.is_unspecified() => ctx.warn(
                 name,
                 format!("{key}.host_ip"),
-                format!("{ip}: Services listen on every address"),
-            );
+                format!(
+                    "{ip}: a {} Service listens on every address",
+                    type_.as_str()
+                ),
+            ),
+            _ => {}
         }
         if published.start != published.end {
             ctx.warn(
                 name,
                 format!("{key}.published"),
-                format!("{published}: a range; only {} is used", published.start),
+                format!("{published}: a range; {} is used", published.start),
             );
         }
         let mut sp = service_port(published.start, p.protocol, p.target);
@@ -172,24 +172,26 @@ fn published(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
             if NODE_PORTS.contains(&published.start) {
                 sp.node_port = Some(i32::from(published.start));
             } else {
-                ctx.warn(name, format!("{key}.published"), format!("{}: outside the NodePort range 30000-32767; the cluster picks the node port", published.start));
+                ctx.warn(
+                    name,
+                    format!("{key}.published"),
+                    format!(
+                        "{}: outside the NodePort range 30000-32767; the cluster picks the node port",
+                        published.start
+                    ),
+                );
             }
         }
         if !ports
             .iter()
-            .any(|q: &ServicePort| q.port == sp.port && q.protocol == sp.protocol)
+            .any(|q| q.port == sp.port && q.protocol == sp.protocol)
         {
             ports.push(sp);
         }
     }
     if !ports.is_empty() {
-        let obj = service(
-            ctx,
-            &format!("{}-published", k8s_name(name)),
-            name,
-            type_,
-            ports,
-        );
+        let object = ctx.unique("Service", format!("{}-published", ctx.service(name)));
+        let obj = service(ctx, &object, name, type_, ports);
         ctx.objects.push(obj);
     }
 }

@@ -8,9 +8,9 @@ use crate::compose::{NetworkMode, Service};
 /// Something the conversion could not express.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Warning {
-    /// Service (or `networks`, `volumes`, `configs`, `secrets` for top-level keys).
-    pub service: String,
-    /// The compose key (`ulimits.nofile`, `ports[0].host_ip`).
+    /// The service; `None` for top-level keys (`networks`, `volumes`, `configs`, `secrets`).
+    pub service: Option<String>,
+    /// The compose key (`ulimits.nofile`, `ports[0].host_ip`, `volumes.data.driver`).
     pub key: String,
     /// What happened to it.
     pub message: String,
@@ -18,11 +18,10 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "service {}: {}: {}",
-            self.service, self.key, self.message
-        )
+        match &self.service {
+            Some(s) => write!(f, "service {s}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
     }
 }
 
@@ -35,24 +34,15 @@ pub(crate) fn unsupported(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
             "pods are named by their controller; ignored",
         );
     }
-    if svc.init == Some(true) {
-        ctx.warn(name, "init", "no init process is injected; ignored");
-    }
-    if let Some(p) = &svc.platform {
-        ctx.warn(
-            name,
-            "platform",
-            format!("{p} is not enforced; use a nodeSelector"),
-        );
-    }
-    if let Some(r) = &svc.runtime {
+    if let Some(r) = svc.runtime.as_ref().filter(|r| *r != "runc") {
         ctx.warn(
             name,
             "runtime",
             format!("{r}: set a runtimeClassName by hand; ignored"),
         );
     }
-    if let Some(s) = &svc.stop_signal {
+    let term = |s: &&String| matches!(s.as_str(), "SIGTERM" | "TERM" | "15");
+    if let Some(s) = svc.stop_signal.as_ref().filter(|s| !term(s)) {
         ctx.warn(
             name,
             "stop_signal",
@@ -99,7 +89,6 @@ pub(crate) fn unsupported(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
         }
     }
     match &svc.network_mode {
-        Some(NetworkMode::Host) => ctx.warn(name, "network_mode", "host: the pod uses hostNetwork"),
         Some(NetworkMode::None) => ctx.warn(
             name,
             "network_mode",
@@ -112,7 +101,7 @@ pub(crate) fn unsupported(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
                 "service:{s}: run it as a sidecar in one pod by hand; the pod gets its own network"
             ),
         ),
-        None => {}
+        Some(NetworkMode::Host) | None => {}
     }
     for (host, addrs) in &svc.extra_hosts {
         if addrs.iter().any(|a| a.parse::<std::net::IpAddr>().is_err()) {
