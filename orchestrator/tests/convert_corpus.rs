@@ -65,7 +65,11 @@ fn convert_both_ways(name: &str, project: &Project) -> Option<(usize, usize)> {
         .iter()
         .filter(|d| d.contains("\nkind: Deployment\n") || d.contains("\nkind: Job\n"))
         .count();
-    assert_eq!(workloads, project.services.len(), "{name}: one workload per service");
+    assert_eq!(
+        workloads,
+        project.services.len(),
+        "{name}: one workload per service"
+    );
     Some((docs.len(), converted.warnings.len()))
 }
 
@@ -79,8 +83,10 @@ fn the_example_stack_converts_with_only_the_warnings_it_deserves() {
     // only learn about from the API server.
     assert_eq!(
         warnings,
-        ["service data: depends_on: waiting through the Kubernetes API lets the pod open \
-          TCP 443 and 6443 although its networks are internal"]
+        [
+            "service data: depends_on: waiting through the Kubernetes API lets the pod open \
+          TCP 443 and 6443 although its networks are internal"
+        ]
     );
     let kinds: Vec<String> = converted
         .objects

@@ -115,7 +115,13 @@ fn output_directory_gets_one_file_per_object_in_apply_order() {
     let target = out.path().join("manifests");
     let output = berth(
         &dir,
-        &["convert", "--namespace", "shop", "-o", target.to_str().unwrap()],
+        &[
+            "convert",
+            "--namespace",
+            "shop",
+            "-o",
+            target.to_str().unwrap(),
+        ],
     );
     assert!(output.status.success(), "{output:?}");
     let project = compose::load(&LoadOptions::new(&dir)).unwrap();
@@ -157,7 +163,12 @@ fn conversion_is_deterministic() {
             continue;
         };
         let b = convert::convert(&project.clone(), &opts).unwrap();
-        assert_eq!(a.to_yaml().unwrap(), b.to_yaml().unwrap(), "{}", dir.display());
+        assert_eq!(
+            a.to_yaml().unwrap(),
+            b.to_yaml().unwrap(),
+            "{}",
+            dir.display()
+        );
         assert_eq!(a.warnings, b.warnings);
     }
 }

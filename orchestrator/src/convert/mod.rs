@@ -12,7 +12,7 @@
 //! containers), [`services`] (Services), [`netpol`] (NetworkPolicies), [`storage`] (claims and
 //! pod volumes), [`configs`] (ConfigMaps and Secrets), [`warnings`] (keys without an
 //! equivalent); [`names`] holds the Kubernetes naming rules, [`context`] the state of one run
-//! and [`object`] the emitted objects.
+//! and [`object`] the emitted objects, [`yaml`] their rendering.
 
 mod configs;
 mod container;
@@ -25,6 +25,7 @@ mod services;
 mod storage;
 mod warnings;
 mod workloads;
+mod yaml;
 
 use std::path::PathBuf;
 
@@ -149,7 +150,7 @@ pub enum ConvertError {
         name: String,
         /// Cause.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_json::Error,
     },
 }
 

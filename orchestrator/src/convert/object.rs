@@ -115,14 +115,16 @@ impl Object {
         )
     }
 
-    /// The object as one YAML document (with apiVersion and kind).
+    /// The object as one YAML document (with apiVersion and kind), readable alike by YAML 1.1
+    /// (kubectl) and 1.2 parsers.
     pub fn to_yaml(&self) -> Result<String, ConvertError> {
-        let rendered = each!(self, o => serde_yaml::to_string(o));
-        rendered.map_err(|source| ConvertError::Render {
+        let value = each!(self, o => serde_json::to_value(o));
+        let value = value.map_err(|source| ConvertError::Render {
             kind: self.kind(),
             name: self.name().to_string(),
             source,
-        })
+        })?;
+        Ok(super::yaml::to_string(&value))
     }
 }
 

@@ -108,7 +108,10 @@ fn check_meta(kind: &str, meta: &Value, named: bool) {
     }
     for (k, v) in strings(&meta["labels"]) {
         assert!(is_key(k), "{kind}: label key {k:?}");
-        assert!(is_label_value(v.as_str().unwrap()), "{kind}: label value {v}");
+        assert!(
+            is_label_value(v.as_str().unwrap()),
+            "{kind}: label value {v}"
+        );
     }
     for (k, _) in strings(&meta["annotations"]) {
         assert!(is_key(k), "{kind}: annotation key {k:?}");
@@ -136,7 +139,10 @@ fn check_pod(kind: &str, template: &Value) {
     let containers: Vec<&Value> = items(&spec["containers"])
         .chain(items(&spec["initContainers"]))
         .collect();
-    assert!(items(&spec["containers"]).count() > 0, "{kind}: no container");
+    assert!(
+        items(&spec["containers"]).count() > 0,
+        "{kind}: no container"
+    );
     unique(
         "container",
         containers.iter().map(|c| c["name"].as_str().unwrap()),
@@ -164,7 +170,10 @@ fn check_service(value: &Value) {
     let spec = &value["spec"];
     let ports: Vec<&Value> = items(&spec["ports"]).collect();
     if ports.is_empty() {
-        assert_eq!(spec["clusterIP"], "None", "a Service without ports is headless");
+        assert_eq!(
+            spec["clusterIP"], "None",
+            "a Service without ports is headless"
+        );
     }
     unique(
         "port name",
