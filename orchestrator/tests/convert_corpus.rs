@@ -85,7 +85,8 @@ fn the_example_stack_converts_with_only_the_warnings_it_deserves() {
         warnings,
         [
             "service data: depends_on: waiting through the Kubernetes API lets the pod open \
-          TCP 443 and 6443 although its networks are internal"
+             TCP 443 and 6443 although it has no outside network (network_mode none or only \
+             internal networks)"
         ]
     );
     let kinds: Vec<String> = converted

@@ -113,6 +113,9 @@ fn output_directory_gets_one_file_per_object_in_apply_order() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/convert_golden/stack");
     let out = tempfile::tempdir().unwrap();
     let target = out.path().join("manifests");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("08-service-gone.yaml"), "stale").unwrap();
+    std::fs::write(target.join("notes.txt"), "mine").unwrap();
     let output = berth(
         &dir,
         &[
@@ -133,8 +136,13 @@ fn output_directory_gets_one_file_per_object_in_apply_order() {
     let mut names: Vec<String> = std::fs::read_dir(&target)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "notes.txt")
         .collect();
     names.sort();
+    assert!(
+        target.join("notes.txt").exists(),
+        "other files are left alone"
+    );
     let mut want: Vec<String> = converted.objects.iter().map(|o| o.file_name()).collect();
     want.sort();
     assert_eq!(names, want);

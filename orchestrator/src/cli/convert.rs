@@ -1,7 +1,13 @@
 //! `berth convert`: load the project like `up` does and print Kubernetes manifests (YAML
 //! documents separated by `---`) or write one file per object into a directory. Warnings about
 //! what cannot be expressed go to stderr.
+//!
+//! In a directory each object is `<NN>-<kind>-<name>.yaml`, `NN` its kind's place in apply
+//! order, so `kubectl apply -f DIR` creates what others refer to first. Files of that form left
+//! by an earlier run for objects that no longer exist are removed, so the directory diffs
+//! cleanly in git; other files are left alone.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -9,7 +15,7 @@ use anyhow::Context as _;
 
 use super::ProjectArgs;
 use crate::compose::{self, LoadOptions};
-use crate::convert::{self, Options, ServiceType};
+use crate::convert::{self, Object, Options, ServiceType};
 
 /// Target platform.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -25,10 +31,12 @@ pub struct ConvertArgs {
     /// Target platform.
     #[arg(long, value_enum, default_value_t = Target::Kubernetes)]
     pub to: Target,
-    /// Output: a directory (one file per object) or "-" for stdout.
+    /// Output: "-" for one YAML stream on stdout, or a directory to get one file per object
+    /// (`<NN>-<kind>-<name>.yaml`, NN = apply order).
     #[arg(short, long, default_value = "-")]
     pub output: String,
-    /// Namespace of every object (default: kubectl's current namespace).
+    /// Namespace of every object, created by the manifests (default: kubectl's current
+    /// namespace).
     #[arg(long)]
     pub namespace: Option<String>,
     /// Type of the Services carrying published ports.
@@ -74,6 +82,20 @@ pub fn run(project: &ProjectArgs, args: &ConvertArgs) -> anyhow::Result<u8> {
     }
     let dir = PathBuf::from(&args.output);
     std::fs::create_dir_all(&dir).with_context(|| format!("convert: create {}", dir.display()))?;
+    let written: BTreeSet<String> = out.objects.iter().map(Object::file_name).collect();
+    let entries =
+        std::fs::read_dir(&dir).with_context(|| format!("convert: list {}", dir.display()))?;
+    for entry in entries {
+        let name = entry
+            .with_context(|| format!("convert: list {}", dir.display()))?
+            .file_name();
+        let name = name.to_string_lossy();
+        if Object::is_file_name(&name) && !written.contains(name.as_ref()) {
+            let path = dir.join(name.as_ref());
+            std::fs::remove_file(&path)
+                .with_context(|| format!("convert: remove stale {}", path.display()))?;
+        }
+    }
     for o in &out.objects {
         let path = dir.join(o.file_name());
         std::fs::write(&path, o.to_yaml()?)

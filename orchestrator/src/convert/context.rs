@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::names::{is_label, is_qualified_key, label_name, service_name};
+use super::names::{is_qualified_key, is_subdomain, label_name, service_name};
 use super::{Object, Options, Warning, LABEL_PROJECT, LABEL_SERVICE};
 use crate::compose::Project;
 
@@ -85,7 +85,7 @@ impl<'a> Ctx<'a> {
             return self.unique(kind, label_name(key));
         }
         self.taken.insert((kind, external_name.to_string()));
-        if !is_label(external_name) {
+        if !is_subdomain(external_name) {
             self.warn_top(
                 format!("{section}.{key}.name"),
                 format!("{external_name}: not a valid {kind} name; the reference will be rejected"),

@@ -144,24 +144,27 @@ pub(crate) fn init_containers(
             }
         }
     }
-    if waits.via_api && internal_only(ctx, svc) {
+    if waits.via_api && isolated(ctx, svc) {
         ctx.warn(
             name,
             "depends_on",
             "waiting through the Kubernetes API lets the pod open TCP 443 and 6443 although \
-             its networks are internal",
+             it has no outside network (network_mode none or only internal networks)",
         );
     }
     waits
 }
 
-/// Whether every network of the service is internal.
-fn internal_only(ctx: &Ctx<'_>, svc: &Service) -> bool {
-    svc.network_mode.is_none()
-        && svc
+/// Whether the service has no way out: `network_mode: none` or only internal networks.
+fn isolated(ctx: &Ctx<'_>, svc: &Service) -> bool {
+    match &svc.network_mode {
+        Some(NetworkMode::None) => true,
+        Some(_) => false,
+        None => svc
             .networks
             .keys()
-            .all(|n| ctx.project.networks.get(n).is_some_and(|net| net.internal))
+            .all(|n| ctx.project.networks.get(n).is_some_and(|net| net.internal)),
+    }
 }
 
 /// The ServiceAccount, Role and RoleBinding that let init containers wait through the API.

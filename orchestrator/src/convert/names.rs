@@ -43,6 +43,12 @@ pub fn is_label(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_LABEL && label_name(s) == s
 }
 
+/// Whether `s` is an RFC 1123 subdomain (names of ConfigMaps, Secrets and claims): labels
+/// joined by dots, at most 253 characters.
+pub fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
 /// Whether `key` is a valid label or annotation key: an optional DNS subdomain prefix and `/`,
 /// then a name of at most 63 alphanumerics, `-`, `_` and `.`, starting and ending with an
 /// alphanumeric.
@@ -113,6 +119,8 @@ mod tests {
         assert_eq!(label_name(&"a".repeat(70)).len(), 63);
         assert!(is_label("web-1"));
         assert!(!is_label("web_1"));
+        assert!(is_subdomain("company.conf"));
+        assert!(!is_subdomain("vault_token"));
     }
 
     #[test]

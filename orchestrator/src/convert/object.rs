@@ -115,6 +115,36 @@ impl Object {
         )
     }
 
+    /// Whether `name` has the form of [`Object::file_name`] for one of the kinds.
+    pub fn is_file_name(name: &str) -> bool {
+        const KINDS: [&str; 11] = [
+            "namespace",
+            "serviceaccount",
+            "role",
+            "rolebinding",
+            "configmap",
+            "secret",
+            "persistentvolumeclaim",
+            "networkpolicy",
+            "service",
+            "job",
+            "deployment",
+        ];
+        let Some(stem) = name.strip_suffix(".yaml") else {
+            return false;
+        };
+        let mut parts = stem.splitn(3, '-');
+        let (Some(order), Some(kind), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .is_some_and(|i| order == format!("{i:02}"))
+            && super::names::is_subdomain(rest)
+    }
+
     /// The object as one YAML document (with apiVersion and kind), readable alike by YAML 1.1
     /// (kubectl) and 1.2 parsers.
     pub fn to_yaml(&self) -> Result<String, ConvertError> {
