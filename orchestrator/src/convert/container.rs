@@ -222,7 +222,7 @@ pub(crate) fn secs(d: Duration) -> u64 {
 /// Bytes as a quantity in the largest binary unit that divides them.
 pub fn memory(bytes: u64) -> String {
     for (unit, size) in [("Gi", 1u64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }
