@@ -1,11 +1,12 @@
 //! Services: one per compose service, named after it so the same host names resolve in the
-//! cluster, and one per network alias. A service with ports or `expose` gets a ClusterIP
-//! Service with those ports; one without gets a headless Service (no ports, cluster DNS answers
-//! with the ready pods' addresses) so that, as with berth, any port of it is reachable by name.
+//! cluster, and one per network alias and container name (berth's DNS answers both). A service
+//! with ports or `expose` gets a ClusterIP Service with those ports; one without gets a headless
+//! Service (no ports, cluster DNS answers with the ready pods' addresses) so that, as with
+//! berth, any port of it is reachable by name.
 //! Published ports go on an extra `<name>-published` Service of the `--service-type` that keeps
 //! the host port numbers (NodePort keeps them as node ports when they lie in 30000-32767).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Service as KService, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -100,12 +101,21 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) {
             ports.clone(),
         );
         ctx.objects.push(obj);
-        let aliases: BTreeSet<&String> = svc
-            .networks
-            .values()
-            .flat_map(|n| n.aliases.iter())
-            .collect();
-        for alias in aliases {
+        // Names berth's DNS answers besides the service name: network aliases and the
+        // container name. The first key naming an alias is the one warnings cite.
+        let mut aliases: BTreeMap<String, (String, &String)> = BTreeMap::new();
+        for (net, sn) in &svc.networks {
+            for alias in &sn.aliases {
+                let key = format!("networks.{net}.aliases.{alias}");
+                aliases.entry(alias.to_lowercase()).or_insert((key, alias));
+            }
+        }
+        if let Some(c) = &svc.container_name {
+            aliases
+                .entry(c.to_lowercase())
+                .or_insert(("container_name".to_string(), c));
+        }
+        for (lower, (key, alias)) in aliases {
             let alias_name = service_name(alias);
             if alias_name == ctx.service(name) {
                 continue;
@@ -113,17 +123,17 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>) {
             if ctx.is_taken("Service", &alias_name) {
                 ctx.warn(
                     name,
-                    format!("networks.aliases.{alias}"),
-                    format!("the Service name {alias_name} is taken; the alias does not resolve"),
+                    key,
+                    format!("{alias}: the Service name {alias_name} is taken; the name does not resolve"),
                 );
                 continue;
             }
             let alias_name = ctx.unique("Service", alias_name);
-            if alias_name != alias.to_lowercase() {
+            if alias_name != lower {
                 ctx.warn(
                     name,
-                    format!("networks.aliases.{alias}"),
-                    format!("not a valid Service name; the alias is {alias_name} in the cluster"),
+                    key,
+                    format!("{alias}: not a valid Service name; it is {alias_name} in the cluster"),
                 );
             }
             let obj = service(

@@ -27,13 +27,6 @@ impl fmt::Display for Warning {
 
 /// Warns about the service keys no mapping area handles.
 pub(crate) fn unsupported(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
-    if svc.container_name.is_some() {
-        ctx.warn(
-            name,
-            "container_name",
-            "pods are named by their controller; ignored",
-        );
-    }
     if let Some(r) = svc.runtime.as_ref().filter(|r| *r != "runc") {
         ctx.warn(
             name,
