@@ -180,3 +180,27 @@ impl Converted {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_recognised_by_kind_and_order() {
+        assert!(Object::is_file_name("10-deployment-web.yaml"));
+        assert!(Object::is_file_name("08-service-web-published.yaml"));
+        assert!(!Object::is_file_name("08-deployment-web.yaml"));
+        assert!(!Object::is_file_name("10-deployment-web.yml"));
+        assert!(!Object::is_file_name("notes.yaml"));
+        assert!(!Object::is_file_name("10-deployment-.yaml"));
+        let o = Object::Service(Service {
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                ..ObjectMeta::default()
+            },
+            ..Service::default()
+        });
+        assert_eq!(o.file_name(), "08-service-db.yaml");
+        assert!(Object::is_file_name(&o.file_name()));
+    }
+}
