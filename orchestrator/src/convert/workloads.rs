@@ -2,14 +2,16 @@
 //! `on-failure` that another service waits for with `service_completed_successfully`). The pod
 //! carries the project, service and network labels, the compose labels as annotations, the
 //! volumes, the init containers of `depends_on`, and the pod-level keys: stop_grace_period,
-//! hostname, network_mode host, sysctls, dns, extra_hosts, init, platform.
+//! hostname, network_mode host, sysctls, dns (servers, search domains, options), extra_hosts,
+//! init, platform.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    HostAlias, PodDNSConfig, PodSecurityContext, PodSpec, PodTemplateSpec, Sysctl,
+    HostAlias, PodDNSConfig, PodDNSConfigOption, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Sysctl,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -259,25 +261,43 @@ fn sysctls(ctx: &mut Ctx<'_>, name: &str, svc: &Service) -> Option<PodSecurityCo
 
 /// `dns` as extra name servers after the cluster's (a pod lists at most three).
 fn dns(ctx: &mut Ctx<'_>, name: &str, svc: &Service) -> Option<PodDNSConfig> {
-    if svc.dns.is_empty() {
+    if svc.dns.is_empty() && svc.dns_search.is_empty() && svc.dns_opt.is_empty() {
         return None;
     }
     for extra in svc.dns.iter().skip(MAX_EXTRA_DNS) {
         ctx.warn(
             name,
             "dns",
-            format!("{extra}: a pod lists at most {MAX_EXTRA_DNS} name servers besides the cluster's; left out"),
+            format!(
+                "{extra}: a pod lists at most {MAX_EXTRA_DNS} name servers besides the \
+                 cluster's; left out"
+            ),
         );
     }
+    let nameservers: Vec<String> = svc
+        .dns
+        .iter()
+        .take(MAX_EXTRA_DNS)
+        .map(|a| a.to_string())
+        .collect();
+    let options: Vec<PodDNSConfigOption> = svc
+        .dns_opt
+        .iter()
+        .map(|o| match o.split_once(':') {
+            Some((n, v)) => PodDNSConfigOption {
+                name: Some(n.to_string()),
+                value: Some(v.to_string()),
+            },
+            None => PodDNSConfigOption {
+                name: Some(o.clone()),
+                value: None,
+            },
+        })
+        .collect();
     Some(PodDNSConfig {
-        nameservers: Some(
-            svc.dns
-                .iter()
-                .take(MAX_EXTRA_DNS)
-                .map(|a| a.to_string())
-                .collect(),
-        ),
-        ..PodDNSConfig::default()
+        nameservers: non_empty(nameservers),
+        searches: non_empty(svc.dns_search.clone()),
+        options: non_empty(options),
     })
 }
 
