@@ -103,7 +103,8 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, api_waiters: bool) {
             continue;
         }
         let mut ports: Vec<NetworkPolicyPort> = Vec::new();
-        for p in svc.ports.iter().filter(|p| p.published.is_some()) {
+        // Every `ports` entry is published, on a fixed or a picked host port.
+        for p in &svc.ports {
             let local = p.host_ip.is_some_and(|ip| ip.is_loopback());
             if local && ctx.opts.service_type == ServiceType::ClusterIp {
                 continue;

@@ -154,9 +154,11 @@ fn published(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
     let type_ = ctx.opts.service_type;
     let mut ports: Vec<ServicePort> = Vec::new();
     for (i, p) in svc.ports.iter().enumerate() {
-        let Some(published) = p.published else {
+        // Without a host port berth picks one: the cluster picks the node port likewise, and
+        // with ClusterIP the service's own Service already carries the port.
+        if p.published.is_none() && type_ == ServiceType::ClusterIp {
             continue;
-        };
+        }
         let key = format!("ports[{i}]");
         match p.host_ip {
             Some(ip) if ip.is_loopback() && type_ == ServiceType::ClusterIp => {}
@@ -170,24 +172,29 @@ fn published(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
             ),
             _ => {}
         }
-        if published.start != published.end {
-            ctx.warn(
-                name,
-                format!("{key}.published"),
-                format!("{published}: a range; {} is used", published.start),
-            );
-        }
-        let mut sp = service_port(published.start, p.protocol, p.target);
-        if type_ == ServiceType::NodePort {
-            if NODE_PORTS.contains(&published.start) {
-                sp.node_port = Some(i32::from(published.start));
+        let port = match p.published {
+            Some(r) if r.start != r.end => {
+                ctx.warn(
+                    name,
+                    format!("{key}.published"),
+                    format!("{r}: a range; {} is used", r.start),
+                );
+                r.start
+            }
+            Some(r) => r.start,
+            None => p.target,
+        };
+        let mut sp = service_port(port, p.protocol, p.target);
+        if type_ == ServiceType::NodePort && p.published.is_some() {
+            if NODE_PORTS.contains(&port) {
+                sp.node_port = Some(i32::from(port));
             } else {
                 ctx.warn(
                     name,
                     format!("{key}.published"),
                     format!(
-                        "{}: outside the NodePort range 30000-32767; the cluster picks the node port",
-                        published.start
+                        "{port}: outside the NodePort range 30000-32767; the cluster picks the \
+                         node port"
                     ),
                 );
             }
