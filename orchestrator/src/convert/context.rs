@@ -56,18 +56,33 @@ impl<'a> Ctx<'a> {
             ctx.taken.insert(("Job", name.clone()));
             ctx.services.insert(key.clone(), name);
         }
-        for (key, v) in &project.volumes {
-            let name =
-                ctx.external_name("PersistentVolumeClaim", "volumes", key, v.external, &v.name);
-            ctx.volumes.insert(key.clone(), name);
-        }
-        for (key, c) in &project.configs {
-            let name = ctx.external_name("ConfigMap", "configs", key, c.external, &c.name);
-            ctx.configs.insert(key.clone(), name);
-        }
-        for (key, s) in &project.secrets {
-            let name = ctx.external_name("Secret", "secrets", key, s.external, &s.name);
-            ctx.secrets.insert(key.clone(), name);
+        // External objects first: their names are given, ours make way.
+        for external in [true, false] {
+            for (key, v) in project
+                .volumes
+                .iter()
+                .filter(|(_, v)| v.external == external)
+            {
+                let name =
+                    ctx.external_name("PersistentVolumeClaim", "volumes", key, external, &v.name);
+                ctx.volumes.insert(key.clone(), name);
+            }
+            for (key, c) in project
+                .configs
+                .iter()
+                .filter(|(_, c)| c.external == external)
+            {
+                let name = ctx.external_name("ConfigMap", "configs", key, external, &c.name);
+                ctx.configs.insert(key.clone(), name);
+            }
+            for (key, s) in project
+                .secrets
+                .iter()
+                .filter(|(_, s)| s.external == external)
+            {
+                let name = ctx.external_name("Secret", "secrets", key, external, &s.name);
+                ctx.secrets.insert(key.clone(), name);
+            }
         }
         ctx
     }
