@@ -25,13 +25,16 @@ const HEALTH_RETRIES: u64 = 3;
 /// The service's main container.
 pub(crate) fn container(ctx: &mut Ctx<'_>, name: &str, svc: &Service) -> Container {
     let image = image(ctx, name, svc);
+    // A variable declared without a value is unset in the container, as with berth.
     let env: Vec<EnvVar> = svc
         .environment
         .iter()
-        .map(|(k, v)| EnvVar {
-            name: k.clone(),
-            value: Some(escape_expansion(v.as_deref().unwrap_or_default())),
-            ..EnvVar::default()
+        .filter_map(|(k, v)| {
+            Some(EnvVar {
+                name: k.clone(),
+                value: Some(escape_expansion(v.as_deref()?)),
+                ..EnvVar::default()
+            })
         })
         .collect();
     let ports: Vec<ContainerPort> = services::container_ports(ctx, name, svc)

@@ -68,7 +68,7 @@ pub(crate) fn unsupported(ctx: &mut Ctx<'_>, name: &str, svc: &Service) {
             ctx.warn(
                 name,
                 format!("environment.{key}"),
-                "declared without a value; set empty",
+                "declared without a value and unset while converting; left out of the pod",
             );
         }
     }
