@@ -108,6 +108,83 @@ fn every_document_deserialises_strictly_and_follows_the_api_rules() {
     assert!(checked > 100, "only {checked} documents checked");
 }
 
+/// kubectl reads YAML 1.1 (`yes` is a boolean there): where it is installed, it must read every
+/// document to the same values as a YAML 1.2 reader. `kubectl label --local` parses without a
+/// cluster and prints what it read.
+#[test]
+fn kubectl_reads_the_same_values() {
+    let probe = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("note: kubectl is not installed; skipping the YAML 1.1 check");
+        return;
+    }
+    let mut checked = 0;
+    for dir in cases() {
+        for line in invocations(&dir) {
+            let output = berth(&dir, &line.split_whitespace().collect::<Vec<_>>());
+            if !output.status.success() {
+                continue;
+            }
+            let text = String::from_utf8(output.stdout).unwrap();
+            let ours: Vec<serde_json::Value> = documents(&text)
+                .iter()
+                .map(|d| serde_yaml::from_str(d).unwrap())
+                .collect();
+            let theirs = kubectl_read(&text);
+            assert_eq!(theirs.len(), ours.len(), "{}: {line}", dir.display());
+            for (mut t, o) in theirs.into_iter().zip(&ours) {
+                let labels = t["metadata"]["labels"].as_object_mut().unwrap();
+                labels.remove("berth.dev/checked");
+                if labels.is_empty() {
+                    t["metadata"].as_object_mut().unwrap().remove("labels");
+                }
+                assert_eq!(
+                    &t,
+                    o,
+                    "{}: {line}: kubectl reads other values",
+                    dir.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+/// The objects kubectl reads from a YAML stream, as JSON.
+fn kubectl_read(text: &str) -> Vec<serde_json::Value> {
+    use std::io::Write as _;
+    let mut child = Command::new("kubectl")
+        .args([
+            "label",
+            "--local",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "berth.dev/checked=1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<serde_json::Value>()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn output_directory_gets_one_file_per_object_in_apply_order() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/convert_golden/stack");
