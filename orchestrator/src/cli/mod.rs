@@ -2,6 +2,7 @@
 
 mod config;
 mod container;
+mod convert;
 mod down;
 mod engine;
 mod exec;
@@ -71,6 +72,8 @@ pub struct ProjectArgs {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),
+    /// Convert the project to Kubernetes manifests.
+    Convert(convert::ConvertArgs),
     /// Manage single containers.
     #[command(subcommand)]
     Container(container::ContainerCmd),
@@ -148,6 +151,7 @@ pub fn main() -> ExitCode {
     let root = cli.root.clone();
     let result = match cli.command {
         Command::Config(args) => config::run(&cli.project, &args),
+        Command::Convert(args) => convert::run(&cli.project, &args),
         Command::Engine => engine::run(&root),
         Command::Container(cmd) => block_on(container::run(&root, cmd)),
         Command::Image(cmd) => block_on(image::run(&root, cmd)),
