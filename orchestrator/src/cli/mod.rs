@@ -4,6 +4,7 @@ mod config;
 mod container;
 mod down;
 mod engine;
+mod events;
 mod exec;
 mod graph;
 mod image;
@@ -94,6 +95,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Print the service dependency graph.
     Graph(graph::GraphArgs),
+    /// Stream the project's container events (create, start, die, health, restart...).
+    Events(events::EventsArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -122,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Ls(args) => block_on(ps::ls(&root, args)),
         Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
         Command::Graph(args) => graph::run(&cli.project, &args),
+        Command::Events(args) => block_on(events::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,279 @@
+//! End-to-end tests of the commands that watch or reach into a running project: `events`,
+//! attached `up`, `stats`, `cp`; the real binary, as root.
+
+#![allow(clippy::unwrap_used)] // test harness helpers outside #[test] fns
+#![allow(dead_code)] // helpers for the tests still to come
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::Root;
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Project<'a> {
+    root: &'a Root,
+    _dir: tempfile::TempDir,
+    file: String,
+    name: String,
+}
+
+impl<'a> Project<'a> {
+    fn new(root: &'a Root, tag: &str, compose: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        Project {
+            root,
+            file: dir.path().join("compose.yaml").display().to_string(),
+            _dir: dir,
+            name: support::unique(tag),
+        }
+    }
+
+    fn args<'b>(&'b self, rest: &[&'b str]) -> Vec<&'b str> {
+        let mut a = vec!["-f", self.file.as_str(), "-p", self.name.as_str()];
+        a.extend_from_slice(rest);
+        a
+    }
+
+    fn ok(&self, rest: &[&str]) -> String {
+        self.root.ok(&self.args(rest))
+    }
+
+    fn run(&self, rest: &[&str]) -> support::Run {
+        self.root.run(&self.args(rest))
+    }
+
+    /// Starts berth in the background; its stdout lines are collected.
+    fn spawn(&self, rest: &[&str]) -> Background {
+        let mut cmd = self.root.cmd(&self.args(rest));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let errs = Arc::new(Mutex::new(Vec::new()));
+        for (pipe, sink) in [
+            (
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+                lines.clone(),
+            ),
+            (Box::new(child.stderr.take().unwrap()), errs.clone()),
+        ] {
+            std::thread::spawn(move || {
+                for l in BufReader::new(pipe).lines() {
+                    let Ok(l) = l else { break };
+                    sink.lock().unwrap().push(l);
+                }
+            });
+        }
+        Background { child, lines, errs }
+    }
+
+    fn container(&self, service: &str, n: u32) -> String {
+        format!("{}-{service}-{n}", self.name)
+    }
+}
+
+impl Drop for Project<'_> {
+    fn drop(&mut self) {
+        let _ = self.root.run(&["-p", &self.name, "down", "-v", "-t", "1"]);
+    }
+}
+
+/// A berth process running in the background; killed on drop.
+struct Background {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    errs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Background {
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn errs(&self) -> Vec<String> {
+        self.errs.lock().unwrap().clone()
+    }
+
+    fn wait_line(&self, what: &str, secs: u64, f: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.lines().iter().any(|l| f(l)) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; output so far:\n{}\nstderr:\n{}",
+                self.lines().join("\n"),
+                self.errs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the process to end; its exit code.
+    fn wait(&mut self, secs: u64) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berth did not exit; output so far:\n{}\nstderr:\n{}",
+                self.lines().join("\n"),
+                self.errs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn events(b: &Background) -> Vec<serde_json::Value> {
+    b.lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn has(evs: &[serde_json::Value], name: &str, action: &str, attr: Option<(&str, &str)>) -> bool {
+    evs.iter().any(|e| {
+        e["name"] == name
+            && e["action"] == action
+            && attr.is_none_or(|(k, v)| e["attributes"][k] == v)
+    })
+}
+
+#[test]
+fn events_stream_lifecycle_health_restarts_and_oom_filtered_by_service() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "ev",
+        r#"
+services:
+  crash:
+    image: bb:latest
+    command: ["sh", "-c", "sleep 0.2; exit 3"]
+    restart: "on-failure:1"
+  hc:
+    image: bb:latest
+    command: ["sleep", "3600"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 100ms
+  hog:
+    image: bb:latest
+    command: ["sh", "-c", "a=$$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived"]
+    mem_limit: 32m
+  quiet:
+    image: bb:latest
+    command: ["sleep", "3600"]
+"#,
+    );
+    let all = p.spawn(&["events", "--json", "crash", "hc", "hog"]);
+    let plain = p.spawn(&["events", "hc"]);
+    // The engine runs already: subscribing is one request away.
+    std::thread::sleep(Duration::from_millis(800));
+    p.ok(&["up", "-d"]);
+    let (crash, hc, hog) = (
+        p.container("crash", 1),
+        p.container("hc", 1),
+        p.container("hog", 1),
+    );
+    all.wait_line("the second death of crash", 20, |_| {
+        events(&all)
+            .iter()
+            .filter(|e| e["name"] == crash.as_str() && e["action"] == "die")
+            .count()
+            >= 2
+    });
+    all.wait_line("hog's oom death", 20, |_| {
+        has(&events(&all), &hog, "die", Some(("oomKilled", "true")))
+    });
+    all.wait_line("hc healthy", 20, |_| {
+        has(
+            &events(&all),
+            &hc,
+            "health_status",
+            Some(("health_status", "healthy")),
+        )
+    });
+    r.ok(&["container", "pause", &hc]);
+    r.ok(&["container", "unpause", &hc]);
+    r.ok(&["container", "kill", "-s", "TERM", &hc]);
+    p.ok(&["down", "-t", "1"]);
+    all.wait_line("hc destroyed", 20, |_| {
+        has(&events(&all), &hc, "destroy", None)
+    });
+
+    let evs = events(&all);
+    let actions = |name: &str| -> Vec<String> {
+        evs.iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let crash_actions = actions(&crash);
+    assert_eq!(
+        crash_actions[..5],
+        ["create", "start", "die", "start", "restart"].map(String::from),
+        "{crash_actions:?}"
+    );
+    assert!(has(&evs, &crash, "die", Some(("exitCode", "3"))));
+    assert!(has(&evs, &crash, "restart", Some(("restartCount", "1"))));
+    assert!(has(&evs, &hog, "oom", None));
+    assert!(has(&evs, &hog, "die", Some(("exitCode", "137"))));
+    for a in ["pause", "unpause", "kill", "die", "destroy"] {
+        assert!(
+            actions(&hc).contains(&a.to_string()),
+            "{a}: {:?}",
+            actions(&hc)
+        );
+    }
+    assert!(has(&evs, &hc, "kill", Some(("signal", "15"))));
+    assert!(
+        evs.iter().all(|e| e["project"] == p.name.as_str()),
+        "only the project's events"
+    );
+    assert!(
+        !evs.iter().any(|e| e["service"] == "quiet"),
+        "only the services asked for"
+    );
+    assert!(evs
+        .iter()
+        .all(|e| e["type"] == "container" && e["id"].is_string()));
+
+    plain.wait_line("plain destroy line", 10, |l| {
+        l.contains(" container destroy ")
+    });
+    let lines = plain.lines();
+    assert!(
+        lines.iter().all(|l| l.contains(&format!("name={hc}"))),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" container health_status ")
+            && l.contains("health_status=healthy")),
+        "{lines:?}"
+    );
+}
