@@ -2,7 +2,6 @@
 //! attached `up`, `stats`, `cp`; the real binary, as root.
 
 #![allow(clippy::unwrap_used)] // test harness helpers outside #[test] fns
-#![allow(dead_code)] // helpers for the tests still to come
 
 mod support;
 
@@ -12,14 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::Root;
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 struct Project<'a> {
     root: &'a Root,
@@ -275,5 +266,132 @@ services:
         lines.iter().any(|l| l.contains(" container health_status ")
             && l.contains("health_status=healthy")),
         "{lines:?}"
+    );
+}
+
+#[test]
+fn attached_up_prefixes_output_and_ctrl_c_stops_the_project_gracefully() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "att",
+        r#"
+services:
+  db:
+    image: bb:latest
+    command: ["sh", "-c", "echo db says hi; exec sleep 3600"]
+  talk:
+    image: bb:latest
+    command: ["sh", "-c", "echo hello from talk; echo to stderr >&2; exec sleep 3600"]
+    deploy:
+      replicas: 2
+    restart: always
+    depends_on: [db]
+  stubborn:
+    image: bb:latest
+    command: ["sh", "-c", "trap 'echo ignoring TERM' TERM; echo stubborn up; while :; do sleep 0.1; done"]
+    restart: always
+"#,
+    );
+    // Ctrl-C: a graceful stop in dependency order.
+    let mut up = p.spawn(&["up", "--no-attach", "db", "--no-attach", "stubborn"]);
+    up.wait_line("both replicas' output", 30, |l| l.starts_with("talk-2"));
+    up.wait_line("stderr output", 30, |l| l.contains("| to stderr"));
+    let lines = up.lines();
+    assert!(
+        lines.iter().any(|l| l == "talk-1     | hello from talk"),
+        "prefix padded to the longest service name: {lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("db says hi")), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| !l.contains('\x1b')),
+        "no colour when piped"
+    );
+    up.signal(libc::SIGINT);
+    // stubborn ignores SIGTERM: a second Ctrl-C kills it instead of waiting 10 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !up
+        .errs()
+        .iter()
+        .any(|l| l.contains("Stopping") && l.contains("stubborn"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", up.errs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    up.signal(libc::SIGINT);
+    assert_eq!(up.wait(8), 130);
+    let errs = up.errs();
+    let at = |needle: &str| {
+        errs.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in {errs:?}"))
+    };
+    at("Gracefully stopping... (press Ctrl+C again to force)");
+    at(&format!("Container {}  Killed", p.container("stubborn", 1)));
+    assert!(
+        at(&format!("Container {}  Stopped", p.container("talk", 2)))
+            < at(&format!("Container {}  Stopping", p.container("db", 1))),
+        "dependents stop first: {errs:?}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let ps: Vec<serde_json::Value> =
+        serde_json::from_str(&p.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(ps.len(), 4);
+    for c in &ps {
+        assert_eq!(c["state"]["status"], "exited", "stays stopped: {c}");
+    }
+}
+
+#[test]
+fn attached_up_exit_code_from_and_abort_on_exit() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "exi",
+        r#"
+services:
+  server:
+    image: bb:latest
+    command: ["sleep", "3600"]
+  worker:
+    image: bb:latest
+    command: ["sh", "-c", "echo working; sleep 0.5; exit 7"]
+    depends_on: [server]
+"#,
+    );
+    let out = p.run(&["up", "--exit-code-from", "worker"]);
+    assert_eq!(out.code, 7, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("worker-1 | working"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("worker-1 exited with code 7"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("Aborting on container exit..."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("Container {}  Stopped", p.container("server", 1))),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(&["up", "--exit-code-from", "nosuch"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no such service: \"nosuch\""),
+        "{}",
+        out.stderr
+    );
+    // Without abort: up returns once every attached container exited for good.
+    let out = p.run(&["up", "--attach", "worker", "worker"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("worker-1 exited with code 7"),
+        "{}",
+        out.stdout
     );
 }

@@ -1,5 +1,6 @@
 //! The `berth` command line: global flags, the command tree and dispatch; one file per command.
 
+mod attach;
 mod config;
 mod container;
 mod down;

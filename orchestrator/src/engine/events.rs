@@ -124,8 +124,12 @@ impl Filter {
 }
 
 /// Forwards the events passing `filter` to `tx` as stdout frames of one JSON line each, until
-/// the subscriber goes away; a lag is reported on stderr frames.
+/// the subscriber goes away; a lag is reported on stderr frames. The first frame is an empty
+/// one: it tells the subscriber that every event from then on reaches it.
 pub async fn pump(mut rx: broadcast::Receiver<Event>, filter: Filter, tx: mpsc::Sender<Vec<u8>>) {
+    if tx.send(api::frame(api::STDOUT, b"")).await.is_err() {
+        return;
+    }
     loop {
         let next = tokio::select! {
             next = rx.recv() => next,
@@ -200,6 +204,8 @@ mod tests {
         bus.emit(&container("q", "api"), "start", &[]);
         bus.emit(&container("p", "web"), "start", &[]);
         bus.emit(&container("p", "api"), "die", &[("exitCode", "3".into())]);
+        let mut buf = out.recv().await.unwrap();
+        assert_eq!(api::take_frames(&mut buf), vec![(api::STDOUT, Vec::new())]);
         let mut buf = out.recv().await.unwrap();
         let frames = api::take_frames(&mut buf);
         assert_eq!(frames.len(), 1);
