@@ -395,3 +395,62 @@ services:
         out.stdout
     );
 }
+
+#[test]
+fn stats_no_stream_reports_cpu_memory_against_the_limit_pids_and_network() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "sta",
+        r#"
+services:
+  web:
+    image: bb:latest
+    command: ["httpd", "-f", "-p", "80", "-h", "/var/www"]
+  busy:
+    image: bb:latest
+    command: ["sh", "-c", "while :; do :; done"]
+    mem_limit: 64m
+  client:
+    image: bb:latest
+    command: ["sh", "-c", "while :; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 web 80 >/dev/null; sleep 0.1; done"]
+    depends_on: [web]
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = p.ok(&["stats", "--no-stream", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let get = |svc: &str| {
+        rows.iter()
+            .find(|r| r["service"] == svc)
+            .unwrap_or_else(|| panic!("{svc} missing: {out}"))
+            .clone()
+    };
+    let busy = get("busy");
+    assert_eq!(busy["name"], p.container("busy", 1).as_str());
+    assert!(busy["cpu_percent"].as_f64().unwrap() > 20.0, "{busy}");
+    assert_eq!(busy["memory_limit"], 64 << 20, "{busy}");
+    assert!(busy["memory_usage"].as_u64().unwrap() > 0, "{busy}");
+    assert!(busy["pids"].as_u64().unwrap() >= 1, "{busy}");
+    let client = get("client");
+    assert!(client["net_rx"].as_u64().unwrap() > 0, "{client}");
+    assert!(client["net_tx"].as_u64().unwrap() > 0, "{client}");
+    let web = get("web");
+    assert!(web["cpu_percent"].as_f64().unwrap() < 20.0, "{web}");
+    let host_mem = web["memory_limit"].as_u64().unwrap();
+    assert!(
+        host_mem > 64 << 20,
+        "an unlimited container shows the host's memory"
+    );
+
+    let out = p.ok(&["stats", "--no-stream", "busy"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("MEM USAGE / LIMIT"));
+    assert!(
+        lines[1].starts_with(&p.container("busy", 1)) && lines[1].contains("/ 64.000MiB"),
+        "{out}"
+    );
+    p.ok(&["down", "-t", "1"]);
+}

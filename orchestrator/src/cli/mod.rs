@@ -14,6 +14,7 @@ mod logs;
 mod network;
 mod port;
 mod ps;
+mod stats;
 mod units;
 mod up;
 mod volume;
@@ -98,6 +99,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Stream the project's container events (create, start, die, health, restart...).
     Events(events::EventsArgs),
+    /// Show the CPU, memory, network and pids usage of the project's containers.
+    Stats(stats::StatsArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -127,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
         Command::Graph(args) => graph::run(&cli.project, &args),
         Command::Events(args) => block_on(events::run(&root, &cli.project, args)),
+        Command::Stats(args) => block_on(stats::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -17,6 +17,7 @@
 //! - [`restart`]: restart policies with capped exponential backoff.
 //! - [`volumes`]: named volumes.
 //! - [`events`]: the event bus (container lifecycle events) behind `GET /events`.
+//! - [`stats`]: a container's resource usage (cgroup and network namespace).
 //!
 //! State on disk is the truth: `<root>/containers/<id>/{spec.json,state.json}` are written
 //! atomically, and a restarted engine finds every container (running ones are re-adopted through
@@ -34,6 +35,7 @@ pub mod record;
 pub mod restart;
 pub mod routes;
 pub mod server;
+pub mod stats;
 pub mod translate;
 pub mod volumes;
 

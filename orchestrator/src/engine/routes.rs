@@ -296,6 +296,10 @@ async fn container_route(
             containers::remove(&engine, &c, flag(q, "force")).await?;
             Ok(ok())
         }
+        (&Method::GET, ["stats"]) => Ok(json(
+            StatusCode::OK,
+            &super::stats::sample(&engine, &c).await?,
+        )),
         (&Method::GET, ["logs"]) => {
             let tail = q.get("tail").and_then(|t| t.parse().ok());
             let (tx, rx) = mpsc::channel(64);
