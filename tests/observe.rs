@@ -6,6 +6,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -451,6 +452,97 @@ services:
     assert!(
         lines[1].starts_with(&p.container("busy", 1)) && lines[1].contains("/ 64.000MiB"),
         "{out}"
+    );
+    p.ok(&["down", "-t", "1"]);
+}
+
+#[test]
+fn cp_copies_both_ways_and_never_leaves_the_container_root() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "cpy",
+        r#"
+services:
+  app:
+    image: bb:latest
+    command: ["sleep", "3600"]
+    volumes: ["data:/data"]
+volumes:
+  data: {}
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let app = p.container("app", 1);
+    r.ok(&[
+        "container",
+        "exec",
+        &app,
+        "sh",
+        "-c",
+        "mkdir -p /srv/site/sub && echo hi > /srv/site/index.html && echo deep > /srv/site/sub/x \
+         && ln -s /etc/hostname /srv/site/host-link && ln -s / /srv/escape \
+         && ln -s ../../../../../.. /srv/up && ln -s / /tmp/rootlink",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let h = |rel: &str| host.path().join(rel);
+    let hs = |rel: &str| h(rel).display().to_string();
+
+    // Out of the container: a directory, a file, through links that point "outside".
+    p.ok(&["cp", "app:/srv/site", &hs("site")]);
+    assert_eq!(
+        std::fs::read_to_string(h("site/index.html")).unwrap(),
+        "hi\n"
+    );
+    assert_eq!(std::fs::read_to_string(h("site/sub/x")).unwrap(), "deep\n");
+    assert_eq!(
+        std::fs::read_link(h("site/host-link"))
+            .unwrap()
+            .display()
+            .to_string(),
+        "/etc/hostname",
+        "links are copied as links"
+    );
+    for (src, out) in [
+        ("app:/etc/hostname", "plain"),
+        ("app:/srv/escape/etc/hostname", "abs"),
+        ("app:/srv/up/etc/hostname", "dotdot"),
+    ] {
+        p.ok(&["cp", src, &hs(out)]);
+        assert_eq!(
+            std::fs::read_to_string(h(out)).unwrap(),
+            format!("{app}\n"),
+            "{src} is the container's file, not the host's"
+        );
+    }
+    p.ok(&["cp", "app:/srv/site/.", &hs("flat")]);
+    assert!(h("flat/index.html").exists() && h("flat/sub/x").exists());
+
+    // Into the container: into a volume, and through a link to "/".
+    std::fs::create_dir_all(h("up/inner")).unwrap();
+    std::fs::write(h("up/inner/f.txt"), "from the host").unwrap();
+    p.ok(&["cp", &hs("up"), "app:/data/"]);
+    let out = r.ok(&["container", "exec", &app, "cat", "/data/up/inner/f.txt"]);
+    assert_eq!(out, "from the host");
+    let marker = format!("berth-cp-{}", p.name);
+    std::fs::write(h("m"), "inside").unwrap();
+    p.ok(&["cp", &hs("m"), &format!("app:/tmp/rootlink/etc/{marker}")]);
+    assert!(
+        !Path::new("/etc").join(&marker).exists(),
+        "written outside the container"
+    );
+    let out = r.ok(&["container", "exec", &app, "cat", &format!("/etc/{marker}")]);
+    assert_eq!(out, "inside");
+
+    let out = p.run(&["cp", "app:/nope", &hs("nope")]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("/nope"), "{}", out.stderr);
+    let out = p.run(&["cp", "nosuch:/x", &hs("x")]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no such service: \"nosuch\"") && out.stderr.contains("app"),
+        "{}",
+        out.stderr
     );
     p.ok(&["down", "-t", "1"]);
 }

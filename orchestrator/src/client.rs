@@ -148,6 +148,52 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends a request with a raw (non-JSON) body, such as a tar archive, and decodes a JSON
+    /// answer.
+    pub async fn call_raw<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let resp = self.send(method, path, Some(body)).await?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .context("read answer")?
+            .to_bytes();
+        check(status, &bytes)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("decode answer of {path}"))
+    }
+
+    /// Sends a GET whose answer is a raw byte stream; an error answer is an error, else the
+    /// body's chunks arrive on the channel (closed at the end or when the stream breaks).
+    pub async fn download(&self, path: &str) -> anyhow::Result<tokio::sync::mpsc::Receiver<Bytes>> {
+        let resp = self.send(Method::GET, path, None).await?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = body.collect().await.context("read answer")?.to_bytes();
+            check(status, &bytes)?;
+            anyhow::bail!("{path}: the engine answered {status}");
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
 fn check(status: StatusCode, bytes: &[u8]) -> anyhow::Result<()> {
     if status.is_success() {
         return Ok(());

@@ -3,6 +3,7 @@
 mod attach;
 mod config;
 mod container;
+mod cp;
 mod down;
 mod engine;
 mod events;
@@ -101,6 +102,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Show the CPU, memory, network and pids usage of the project's containers.
     Stats(stats::StatsArgs),
+    /// Copy files between a service's container and the host.
+    Cp(cp::CpArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -131,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&cli.project, &args),
         Command::Events(args) => block_on(events::run(&root, &cli.project, args)),
         Command::Stats(args) => block_on(stats::run(&root, &cli.project, args)),
+        Command::Cp(args) => block_on(cp::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

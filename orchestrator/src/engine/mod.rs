@@ -18,12 +18,15 @@
 //! - [`volumes`]: named volumes.
 //! - [`events`]: the event bus (container lifecycle events) behind `GET /events`.
 //! - [`stats`]: a container's resource usage (cgroup and network namespace).
+//! - [`copy`], [`copy_routes`]: `cp` as tar streams, paths resolved inside the container.
 //!
 //! State on disk is the truth: `<root>/containers/<id>/{spec.json,state.json}` are written
 //! atomically, and a restarted engine finds every container (running ones are re-adopted through
 //! a pidfd of their init, checked against its start time).
 
 pub mod containers;
+pub mod copy;
+pub mod copy_routes;
 pub mod events;
 pub mod executor;
 pub mod health;

@@ -296,6 +296,14 @@ async fn container_route(
             containers::remove(&engine, &c, flag(q, "force")).await?;
             Ok(ok())
         }
+        (&Method::GET, ["archive"]) => {
+            let path = q.get("path").cloned().unwrap_or_default();
+            super::copy_routes::get(&c, path).await
+        }
+        (&Method::PUT, ["archive"]) => {
+            let path = q.get("path").cloned().unwrap_or_default();
+            super::copy_routes::put(&c, req, path).await
+        }
         (&Method::GET, ["stats"]) => Ok(json(
             StatusCode::OK,
             &super::stats::sample(&engine, &c).await?,
