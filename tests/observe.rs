@@ -418,7 +418,20 @@ services:
     depends_on: [web]
 "#,
     );
-    p.ok(&["up", "-d"]);
+    let out = p.ok(&["up", "-d"]);
+    // Not a terminal: plain progress lines, each with a UTC timestamp.
+    for l in out.lines() {
+        let (time, rest) = l.split_once(' ').unwrap();
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+            "{l}"
+        );
+        assert!(!rest.contains('\x1b'), "{l}");
+    }
+    assert!(
+        out.contains(&format!(" Container {}  Started", p.container("busy", 1))),
+        "{out}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let out = p.ok(&["stats", "--no-stream", "--format", "json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -543,6 +556,62 @@ volumes:
         out.stderr.contains("no such service: \"nosuch\"") && out.stderr.contains("app"),
         "{}",
         out.stderr
+    );
+    p.ok(&["down", "-t", "1"]);
+}
+
+#[test]
+fn up_on_a_terminal_draws_a_live_board() {
+    let r = Root::with_busybox();
+    let p = Project::new(
+        &r,
+        "brd",
+        r#"
+services:
+  db:
+    image: bb:latest
+    command: ["sleep", "3600"]
+    healthcheck:
+      test: ["CMD-SHELL", "sleep 0.3"]
+      interval: 200ms
+  api:
+    image: bb:latest
+    command: ["sleep", "3600"]
+    depends_on:
+      db: { condition: service_healthy }
+"#,
+    );
+    // `script` gives berth a pseudo-terminal as its stdout.
+    let cmd = std::iter::once(support::berth_bin().display().to_string())
+        .chain(["--root".into(), r.dir.display().to_string()])
+        .chain(p.args(&["up", "-d"]).iter().map(|s| s.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("\x1b[2K"), "lines redrawn in place: {text:?}");
+    assert!(
+        text.contains("A\r\x1b[2K"),
+        "cursor moved back up: {text:?}"
+    );
+    let db = p.container("db", 1);
+    for state in ["Waiting", "Healthy"] {
+        assert!(
+            text.split('\r')
+                .any(|row| row.contains(&format!("Container {db} ")) && row.contains(state)),
+            "db's row shows {state}: {text:?}"
+        );
+    }
+    assert!(text.contains("\x1b[32m✔\x1b[0m Container"), "{text:?}");
+    assert!(
+        text.contains(&format!("Container {}", p.container("api", 1))),
+        "{text:?}"
     );
     p.ok(&["down", "-t", "1"]);
 }

@@ -79,6 +79,13 @@ pub struct Subscription {
     rx: mpsc::UnboundedReceiver<Event>,
 }
 
+impl Subscription {
+    /// The next event; `None` once the stream ended.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
 /// Subscribes to the events of `project`; returns once the engine delivers every later event.
 pub async fn subscribe(client: &Client, project: &str) -> anyhow::Result<Subscription> {
     let (tx, rx) = mpsc::unbounded_channel();

@@ -14,6 +14,7 @@ mod image_transfer;
 mod logs;
 mod network;
 mod port;
+mod progress;
 mod ps;
 mod stats;
 mod units;

@@ -10,6 +10,7 @@ use clap::Args;
 use hyper::Method;
 
 use super::attach::{self, AttachOptions};
+use super::progress;
 use super::ProjectArgs;
 use crate::client::Client;
 use crate::compose::{self, LoadOptions};
@@ -175,7 +176,14 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         project: loaded,
         flags,
     };
-    let code = send(&client, &format!("/projects/{name}/up"), &req).await?;
+    let path = format!("/projects/{name}/up");
+    let code = if args.dry_run {
+        send(&client, &path, &req).await?
+    } else if std::io::stdout().is_terminal() {
+        progress::board(&client, &name, &path, &req, opts.colour).await?
+    } else {
+        progress::plain(&client, &path, &req).await?
+    };
     match events {
         Some(events) if code == 0 => attach::run(&client, &name, events, opts).await,
         _ => Ok(code),
