@@ -223,17 +223,22 @@ async fn all_exited(client: &Client, project: &str, opts: &AttachOptions) -> boo
     })
 }
 
+/// Takes over Ctrl-C (SIGINT) from the default of ending the process; done before `up` is
+/// sent, so a Ctrl-C while the project comes up stops it once it is up.
+pub fn watch_ctrl_c() -> anyhow::Result<Signal> {
+    signal(SignalKind::interrupt()).map_err(|e| anyhow!("watch for Ctrl-C (SIGINT): {e}"))
+}
+
 /// Follows the project until it ends (see [`End`]); returns the exit code of `up`.
 pub async fn run(
     client: &Client,
     project: &str,
     mut sub: Subscription,
     opts: AttachOptions,
+    mut sigint: Signal,
 ) -> anyhow::Result<u8> {
     let table: Table = Arc::default();
     let mut tasks = JoinSet::new();
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| anyhow!("watch for Ctrl-C (SIGINT): {e}"))?;
     let start = |tasks: &mut JoinSet<()>, id: &str, service: &str, number: &str| {
         if opts.shows(service) && claim(&table, id) {
             let label = opts.label(service, number, true);

@@ -169,7 +169,10 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
     let client = Client::connect(root).await?;
     // Subscribed before anything starts, so no output and no exit is missed.
     let events = match attached {
-        true => Some(attach::subscribe(&client, &name).await?),
+        true => Some((
+            attach::subscribe(&client, &name).await?,
+            attach::watch_ctrl_c()?,
+        )),
         false => None,
     };
     let req = UpRequest {
@@ -185,7 +188,9 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         progress::plain(&client, &path, &req).await?
     };
     match events {
-        Some(events) if code == 0 => attach::run(&client, &name, events, opts).await,
+        Some((events, sigint)) if code == 0 => {
+            attach::run(&client, &name, events, opts, sigint).await
+        }
         _ => Ok(code),
     }
 }
