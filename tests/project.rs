@@ -78,11 +78,12 @@ const STACK: &str = r#"
 services:
   seed:
     image: bb:latest
-    command: ["sh", "-c", "echo seeded > /data/seed.txt"]
+    command: ["sh", "-c", "echo seeding; echo seeded > /data/seed.txt"]
     volumes: ["shared:/data"]
   db:
     image: bb:latest
     command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    ports: ["127.0.0.1::8080"]
     healthcheck:
       test: ["CMD-SHELL", "test -f /var/www/index.html"]
       interval: 200ms
@@ -128,6 +129,26 @@ fn up_is_idempotent_recreates_only_what_changed_scales_and_down_removes_everythi
         p.ok(&["ps", "--services"]).lines().count(),
         3,
         "running services only"
+    );
+    // The table: status with uptime and health, the published port with its ephemeral host port.
+    let table = p.ok(&["ps"]);
+    let db_row = table
+        .lines()
+        .find(|l| l.starts_with("stack1-db-1"))
+        .unwrap();
+    assert!(
+        db_row.contains("Up ") && db_row.contains("(healthy)"),
+        "{table}"
+    );
+    assert!(
+        db_row.contains("127.0.0.1:") && db_row.contains("->8080/tcp"),
+        "{table}"
+    );
+    let logs = p.ok(&["logs", "-t", "--no-color", "seed"]);
+    let line = logs.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("seed-1") && line.contains(" | 20") && line.ends_with("Z seeding"),
+        "{logs}"
     );
     let db = r.inspect("stack1-db-1");
     assert_eq!(db["state"]["health"]["status"], "healthy");
@@ -317,6 +338,10 @@ services:
   two:
     image: bb:latest
     command: ["sleep", "3600"]
+    dns: [192.0.2.53]
+    dns_search: corp.example
+    dns_opt: ["ndots:2"]
+    extra_hosts: ["db.local:192.0.2.7", "gw=host-gateway"]
 secrets:
   token:
     file: ./token.txt
@@ -353,6 +378,55 @@ configs:
         "echo x > /run/secrets/token",
     ]);
     assert_ne!(out.code, 0, "secrets are read-only");
+    // dns_search / dns_opt in resolv.conf with the network's DNS server kept as nameserver
+    // (`dns` servers become its upstreams), extra_hosts with host-gateway resolved.
+    let files = r.ok(&[
+        "container",
+        "exec",
+        "proja-two-1",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(files.contains("search corp.example\n"), "{files}");
+    assert!(files.contains("options ndots:2\n"), "{files}");
+    assert_eq!(files.matches("nameserver").count(), 1, "{files}");
+    assert!(!files.contains("192.0.2.53"), "{files}");
+    assert!(files.contains("192.0.2.7\tdb.local"), "{files}");
+    let gw_line = files.lines().find(|l| l.ends_with("\tgw")).unwrap();
+    assert!(
+        gw_line.starts_with("10.") || gw_line.starts_with("172."),
+        "{files}"
+    );
+    // Without a network the servers are written as they are.
+    let files = r.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "db.local:192.0.2.7",
+        "bb",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(files.contains("nameserver 192.0.2.53\n"), "{files}");
+    assert!(files.contains("192.0.2.7\tdb.local"), "{files}");
+    let out = r.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--add-host",
+        "oops",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(out.code, 125, "docker run's code for a refused request");
+    assert!(out.stderr.contains("expected HOST:IP"), "{}", out.stderr);
     a.write("services:\n  one:\n    image: bb:latest\n    command: [\"sleep\", \"3600\"]\n");
     a.ok(&["up", "-d"]);
     assert_eq!(a.ps().len(), 2, "orphans stay without --remove-orphans");
@@ -367,4 +441,11 @@ configs:
     assert_eq!(b.ps().len(), 1, "the other project is untouched");
     let ls = r.ok(&["ls"]);
     assert!(ls.contains("projb") && !ls.contains("proja"), "{ls}");
+    // --rmi all takes the services' images too; `local` would keep an image named by `image:`.
+    assert!(r.ok(&["image", "ls"]).contains("bb"));
+    b.ok(&["down", "--rmi", "local"]);
+    assert!(r.ok(&["image", "ls"]).contains("bb"));
+    let out = b.ok(&["down", "--rmi", "all"]);
+    assert!(out.contains("Image bb:latest  Removed"), "{out}");
+    assert!(!r.ok(&["image", "ls"]).contains("bb"));
 }

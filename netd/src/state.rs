@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use ipnetwork::Ipv4Network;
@@ -133,6 +133,9 @@ pub(crate) struct EndpointRecord {
     pub service: Option<String>,
     /// Whether DNS answers with this endpoint (healthy and running).
     pub dns_enabled: bool,
+    /// The container's own upstream resolvers (see [`crate::EndpointSpec::dns_upstreams`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_upstreams: Vec<IpAddr>,
 }
 
 /// One published port.
@@ -373,6 +376,7 @@ mod tests {
                 aliases: vec!["alias".into()],
                 service: Some("web".into()),
                 dns_enabled: true,
+                dns_upstreams: Vec::new(),
             });
         }
         s.ports.push(PortRecord {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use ipnetwork::Ipv4Network;
@@ -64,6 +64,10 @@ pub struct EndpointSpec {
     pub service: Option<String>,
     /// The container's own DNS name.
     pub container_name: String,
+    /// Resolvers the network's DNS server asks for this container's names that netd does not
+    /// own (compose `dns`, `--dns`); empty: the host's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_upstreams: Vec<IpAddr>,
 }
 
 /// Transport protocol of a published port.

@@ -177,6 +177,47 @@ fn networks_are_isolated_from_each_other() {
 }
 
 #[test]
+fn a_container_with_its_own_resolvers_gets_answers_from_them() {
+    in_test_host(|| async {
+        // Loopback of the test host's own namespace: port 53, as resolv.conf servers are.
+        let (_, _upstream) = fake_upstream_at("127.0.0.153:53").await;
+        let root = TestRoot::new();
+        let netd = root.open(None).await;
+        let na = netd.create_network(network("own-dns")).await.unwrap();
+        let (c1, c2) = (TestNetns::new("c"), TestNetns::new("c"));
+        let mut own = endpoint("own-dns", "own");
+        own.dns_upstreams = vec![Ipv4Addr::new(127, 0, 0, 153).into()];
+        netd.attach("c1", &c1.path, &[own], &[]).await.unwrap();
+        netd.attach("c2", &c2.path, &[endpoint("own-dns", "plain")], &[])
+            .await
+            .unwrap();
+        let gw = na.gateway;
+        let answer = c1
+            .run(move || dns_query(gw, "upstream.test", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(answer.a, vec![Ipv4Addr::new(192, 0, 2, 99)]);
+        // Its network's names are still netd's.
+        let answer = c1
+            .run(move || dns_query(gw, "plain", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(answer.a.len(), 1);
+        // A neighbour without resolvers of its own has the server's (none here: SERVFAIL).
+        let answer = c2
+            .run(move || dns_query(gw, "upstream.test", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(answer.code, ResponseCode::ServFail);
+        for c in ["c1", "c2"] {
+            netd.detach(c).await.unwrap();
+        }
+        netd.remove_network("own-dns").await.unwrap();
+        netd.shutdown().await;
+    });
+}
+
+#[test]
 fn a_container_on_two_networks_resolves_both() {
     in_test_host(|| async {
         let root = TestRoot::new();

@@ -72,6 +72,14 @@ pub struct CreateContainer {
     pub networks: Vec<netd::EndpointSpec>,
     /// Published ports.
     pub ports: Vec<netd::PortSpec>,
+    /// Resolvers for names the network does not own (`--dns`).
+    pub dns: Vec<std::net::IpAddr>,
+    /// resolv.conf search domains (`--dns-search`).
+    pub dns_search: Vec<String>,
+    /// resolv.conf options (`--dns-option`).
+    pub dns_options: Vec<String>,
+    /// Extra `/etc/hosts` lines as `HOST:IP` (`--add-host`; `host-gateway` allowed).
+    pub extra_hosts: Vec<String>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     pub mounts: Vec<Mount>,

@@ -209,6 +209,7 @@ mod tests {
                     ip: Ipv4Addr::new(10, 89, 0, 10 + i),
                     names: names(&[&format!("web-{i}"), "web"]),
                     enabled: true,
+                    upstreams: Vec::new(),
                 })
                 .collect(),
         );
@@ -336,6 +337,7 @@ mod tests {
                     ip: Ipv4Addr::new(10, 89, 0, i),
                     names: vec!["big".into()],
                     enabled: true,
+                    upstreams: Vec::new(),
                 })
                 .collect(),
         );

@@ -9,7 +9,7 @@
 //! clients that take the first address still spread the load.
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 
 /// One container endpoint as DNS knows it.
@@ -22,6 +22,8 @@ pub(crate) struct Entry {
     pub names: Vec<String>,
     /// Healthy and running.
     pub enabled: bool,
+    /// The container's own upstream resolvers; empty: the server's.
+    pub upstreams: Vec<SocketAddr>,
 }
 
 /// The result of looking a name up.
@@ -117,6 +119,16 @@ impl Registry {
         scope
     }
 
+    /// The upstream resolvers of the container that sent a query from `src` on `network_id`,
+    /// when it has its own.
+    pub(crate) fn upstreams(&self, network_id: &str, src: Ipv4Addr) -> Option<Vec<SocketAddr>> {
+        self.lock()
+            .entries
+            .iter()
+            .find(|e| e.network_id == network_id && e.ip == src && !e.upstreams.is_empty())
+            .map(|e| e.upstreams.clone())
+    }
+
     /// Looks `name` (normalized) up for a query from `src` arriving on `network_id`; `rotate`
     /// moves the name's rotation on by one. Queries that answer no addresses (AAAA) must not
     /// move it: a client asking A and AAAA per connection would otherwise only ever see every
@@ -180,6 +192,7 @@ mod tests {
             ip: Ipv4Addr::new(10, 0, 0, ip),
             names: names.iter().map(|s| s.to_string()).collect(),
             enabled: true,
+            upstreams: Vec::new(),
         }
     }
 

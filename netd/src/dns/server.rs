@@ -41,6 +41,23 @@ struct Ctx {
     upstreams: Arc<Vec<SocketAddr>>,
 }
 
+impl Ctx {
+    /// Where a query from `src` that netd does not own goes: the querying container's own
+    /// resolvers when it has some, the server's otherwise.
+    fn upstreams_for(&self, src: SocketAddr) -> Arc<Vec<SocketAddr>> {
+        let SocketAddr::V4(v4) = src else {
+            return self.upstreams.clone();
+        };
+        match self
+            .registry
+            .upstreams(&self.responder.network_id, *v4.ip())
+        {
+            Some(own) => Arc::new(own),
+            None => self.upstreams.clone(),
+        }
+    }
+}
+
 /// A running server; [`DnsServer::stop`] ends it.
 pub(crate) struct DnsServer {
     addr: SocketAddr,
@@ -123,7 +140,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, ctx: Arc<Ctx>, cancel: CancellationTo
             Answer::Forward => {
                 let (socket, ctx, msg) = (socket.clone(), ctx.clone(), msg.to_vec());
                 forwards.spawn(async move {
-                    if let Some(bytes) = forward(&ctx.upstreams, &msg)
+                    if let Some(bytes) = forward(&ctx.upstreams_for(src), &msg)
                         .await
                         .or_else(|| servfail(&msg))
                     {
@@ -166,7 +183,7 @@ async fn serve_tcp_conn(mut stream: TcpStream, src: SocketAddr, ctx: Arc<Ctx>) {
         }
         let bytes = match ctx.responder.answer(&ctx.registry, &msg, src, false) {
             Answer::Reply(b) => b,
-            Answer::Forward => match forward(&ctx.upstreams, &msg)
+            Answer::Forward => match forward(&ctx.upstreams_for(src), &msg)
                 .await
                 .or_else(|| servfail(&msg))
             {

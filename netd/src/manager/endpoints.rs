@@ -185,6 +185,7 @@ impl Netd {
                 aliases: spec.aliases.clone(),
                 service: spec.service.clone(),
                 dns_enabled: true,
+                dns_upstreams: spec.dns_upstreams.clone(),
             };
             planned.push(Planned {
                 record,

@@ -397,5 +397,10 @@ pub(crate) fn dns_entry(e: &EndpointRecord) -> Entry {
         ip: e.ip,
         names,
         enabled: e.dns_enabled,
+        upstreams: e
+            .dns_upstreams
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 53))
+            .collect(),
     }
 }

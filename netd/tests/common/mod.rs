@@ -276,7 +276,12 @@ pub fn dns_query(server: Ipv4Addr, name: &str, ty: RecordType) -> std::io::Resul
 /// A fake upstream resolver on 127.0.0.1 of the test host: `upstream.test` is 192.0.2.99,
 /// everything else NXDOMAIN.
 pub async fn fake_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    fake_upstream_at("127.0.0.1:0").await
+}
+
+/// [`fake_upstream`] bound to `bind`.
+pub async fn fake_upstream_at(bind: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let sock = tokio::net::UdpSocket::bind(bind).await.unwrap();
     let addr = sock.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let mut buf = [0u8; 4096];

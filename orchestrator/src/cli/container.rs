@@ -72,6 +72,9 @@ pub enum ContainerCmd {
         follow: bool,
         #[arg(long = "tail", short = 'n')]
         tail: Option<String>,
+        /// Prefix every line with its time (RFC 3339).
+        #[arg(short, long)]
+        timestamps: bool,
         container: String,
     },
     /// Run a command in a running container.
@@ -175,6 +178,18 @@ pub struct RunArgs {
     /// Restart policy: no, always, on-failure[:N], unless-stopped.
     #[arg(long, default_value = "no")]
     restart: String,
+    /// Resolver for names the container's networks do not own; repeatable.
+    #[arg(long)]
+    dns: Vec<std::net::IpAddr>,
+    /// resolv.conf search domain; repeatable.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// resolv.conf option (ndots:2, ...); repeatable.
+    #[arg(long)]
+    dns_option: Vec<String>,
+    /// HOST:IP line for /etc/hosts (IP may be host-gateway); repeatable.
+    #[arg(long)]
+    add_host: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -338,6 +353,10 @@ impl RunArgs {
                 .map(|p| port::parse_publish(p))
                 .collect::<anyhow::Result<Vec<_>>>()?
                 .concat(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
             auto_remove: self.rm,
             labels: kv(&self.label, "label")?,
             mounts,
@@ -421,9 +440,14 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
         ContainerCmd::Logs {
             follow,
             tail,
+            timestamps,
             container,
         } => {
-            let mut q = format!("?follow={}", u8::from(follow));
+            let mut q = format!(
+                "?follow={}&timestamps={}",
+                u8::from(follow),
+                u8::from(timestamps)
+            );
             if let Some(t) = tail.filter(|t| t != "all") {
                 let n: usize = t
                     .parse()
@@ -491,12 +515,13 @@ pub async fn run(root: &Path, cmd: ContainerCmd) -> anyhow::Result<u8> {
 
 /// Docker's exit codes for a failed `run`: 127 command not found, 126 cannot invoke, 125 any
 /// other failure before the command ran.
-fn run_failure(e: &anyhow::Error) -> u8 {
+pub(super) fn run_failure(e: &anyhow::Error) -> u8 {
     let msg = format!("{e:#}");
     eprintln!("berth: {msg}");
-    if msg.contains("not found in $PATH") || msg.contains("no such file or directory") {
+    let lower = msg.to_lowercase();
+    if lower.contains("not found in $path") || lower.contains("no such file or directory") {
         127
-    } else if msg.contains("permission denied") {
+    } else if lower.contains("permission denied") {
         126
     } else {
         125
@@ -529,9 +554,17 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
         println!("{}", created.id);
         return Ok(0);
     }
-    let id = created.id.clone();
+    match start_attached(client, &created.id).await {
+        Ok(c) => Ok(c),
+        Err(e) => Ok(run_failure(&e)),
+    }
+}
+
+/// Starts a created container attached to its output, forwarding Ctrl-C and SIGTERM to it as
+/// Docker's signal proxy does; returns its exit code.
+pub(super) async fn start_attached(client: &Client, id: &str) -> anyhow::Result<u8> {
     let c2 = client.clone();
-    // Ctrl-C and SIGTERM go to the container, as Docker's signal proxy does.
+    let target = id.to_string();
     let proxy = tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -548,7 +581,7 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
             let _ = c2
                 .call::<serde_json::Value>(
                     Method::POST,
-                    &format!("/containers/{id}/kill?signal={sig}"),
+                    &format!("/containers/{target}/kill?signal={sig}"),
                     NONE,
                 )
                 .await;
@@ -557,16 +590,13 @@ async fn run_container(client: &Client, args: RunArgs) -> anyhow::Result<u8> {
     let code = client
         .stream(
             Method::POST,
-            &format!("/containers/{}/start?attach=1", created.id),
+            &format!("/containers/{id}/start?attach=1"),
             NONE,
             write_frame,
         )
         .await;
     proxy.abort();
-    match code {
-        Ok(c) => Ok(c.unwrap_or(255).clamp(0, 255) as u8),
-        Err(e) => Ok(run_failure(&e)),
-    }
+    Ok(code?.unwrap_or(255).clamp(0, 255) as u8)
 }
 
 async fn each(client: &Client, containers: &[String], action: &str, q: &str) -> anyhow::Result<u8> {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use clap::Args;
+use hyper::Method;
 
 use super::{up, ProjectArgs};
 use crate::client::Client;
@@ -20,6 +21,23 @@ pub struct DownArgs {
     /// Seconds to wait for each container to stop.
     #[arg(short, long)]
     timeout: Option<u64>,
+    /// Remove images used by services too: `local` (those without an `image:` of their own,
+    /// built as PROJECT-SERVICE) or `all`.
+    #[arg(long, value_parser = ["local", "all"])]
+    rmi: Option<String>,
+}
+
+/// The images `down --rmi` removes: every service's, or only the ones named after the project.
+fn images_to_remove(project: &crate::compose::Project, rmi: &str) -> Vec<String> {
+    let mut refs: Vec<String> = project
+        .services
+        .iter()
+        .filter(|(_, s)| rmi == "all" || s.image.is_none())
+        .map(|(name, s)| crate::engine::translate::image_of(project, name, s))
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
 }
 
 /// Runs `berth down`. Works without the compose file when `-p` names the project.
@@ -33,6 +51,11 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: DownArgs) -> anyhow::
         .map(|p| p.name.clone())
         .or_else(|| project.project_name.clone())
         .unwrap_or_default();
+    let images = match (&args.rmi, &loaded) {
+        (Some(rmi), Some(p)) => images_to_remove(p, rmi),
+        (Some(_), None) => anyhow::bail!("down --rmi needs the compose file to know the images"),
+        (None, _) => Vec::new(),
+    };
     let req = DownRequest {
         project: loaded,
         volumes: args.volumes,
@@ -40,5 +63,25 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: DownArgs) -> anyhow::
         timeout: args.timeout,
     };
     let client = Client::connect(root).await?;
-    up::send(&client, &format!("/projects/{name}/down"), &req).await
+    let code = up::send(&client, &format!("/projects/{name}/down"), &req).await?;
+    if code != 0 {
+        return Ok(code);
+    }
+    let mut code = 0;
+    for image in images {
+        let path = format!("/images?ref={}", crate::client::enc(&image));
+        match client
+            .call::<serde_json::Value>(Method::DELETE, &path, None::<&()>)
+            .await
+        {
+            Ok(_) => println!("Image {image}  Removed"),
+            // Never pulled or built (or already gone): nothing to remove.
+            Err(e) if e.to_string().contains("not found") => {}
+            Err(e) => {
+                eprintln!("berth: remove image {image}: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
 }

@@ -175,12 +175,12 @@ pub async fn run(root: &Path, cmd: ImageCmd) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     let h = id.strip_prefix("sha256:").unwrap_or(id);
     &h[..h.len().min(12)]
 }
 
-fn human(n: u64) -> String {
+pub(super) fn human(n: u64) -> String {
     match n {
         n if n >= 1 << 30 => format!("{:.1}GB", n as f64 / (1u64 << 30) as f64),
         n if n >= 1 << 20 => format!("{:.1}MB", n as f64 / (1u64 << 20) as f64),

@@ -154,7 +154,7 @@ impl Printer {
 }
 
 /// Sends a streamed image operation and returns its exit code.
-async fn streamed(
+pub(super) async fn streamed(
     client: &Client,
     path: &str,
     body: Option<&impl serde::Serialize>,

@@ -26,6 +26,9 @@ pub struct LogsArgs {
     follow: bool,
     #[arg(short = 'n', long)]
     tail: Option<usize>,
+    /// Prefix every line with its time (RFC 3339).
+    #[arg(short = 't', long)]
+    timestamps: bool,
     #[arg(long)]
     no_color: bool,
     services: Vec<String>,
@@ -60,9 +63,14 @@ async fn stream_one(
     c: ContainerInfo,
     follow: bool,
     tail: Option<usize>,
+    timestamps: bool,
     pfx: String,
 ) {
-    let mut q = format!("?follow={}", u8::from(follow));
+    let mut q = format!(
+        "?follow={}&timestamps={}",
+        u8::from(follow),
+        u8::from(timestamps)
+    );
     if let Some(t) = tail {
         q.push_str(&format!("&tail={t}"));
     }
@@ -96,6 +104,7 @@ pub async fn follow(
     services: &[String],
     follow: bool,
     tail: Option<usize>,
+    timestamps: bool,
     colour: bool,
 ) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
@@ -111,7 +120,7 @@ pub async fn follow(
                 continue;
             }
             let pfx = prefix(&c, colour, width.min(20));
-            tasks.spawn(stream_one(client.clone(), c, follow, tail, pfx));
+            tasks.spawn(stream_one(client.clone(), c, follow, tail, timestamps, pfx));
         }
         if !follow {
             while tasks.join_next().await.is_some() {}
@@ -136,6 +145,7 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: LogsArgs) -> anyhow::
         &args.services,
         args.follow,
         args.tail,
+        args.timestamps,
         colour,
     )
     .await?;

@@ -11,11 +11,16 @@ mod exec;
 mod graph;
 mod image;
 mod image_transfer;
+mod lifecycle;
 mod logs;
+mod meta;
 mod network;
 mod port;
 mod progress;
 mod ps;
+mod query;
+mod registry;
+mod run;
 mod stats;
 mod units;
 mod up;
@@ -107,6 +112,40 @@ pub enum Command {
     Cp(cp::CpArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
+    /// Run a one-off command in a new container of a service.
+    Run(run::RunArgs),
+    /// Create the services' containers without starting them.
+    Create(lifecycle::CreateArgs),
+    /// Start the services' existing containers.
+    Start(lifecycle::PlainArgs),
+    /// Stop the services' containers (kept until `rm` or `down`).
+    Stop(lifecycle::StopArgs),
+    /// Restart the services' containers in dependency order.
+    Restart(lifecycle::StopArgs),
+    /// Freeze the services' running containers.
+    Pause(lifecycle::PlainArgs),
+    /// Thaw the services' paused containers.
+    Unpause(lifecycle::PlainArgs),
+    /// Send a signal to the services' running containers.
+    Kill(lifecycle::KillArgs),
+    /// Remove the services' stopped containers.
+    Rm(lifecycle::RmArgs),
+    /// Show the processes of the services' containers.
+    Top(query::TopArgs),
+    /// Print the host address a replica's port is published on.
+    Port(query::PortArgs),
+    /// List the images the project's containers use.
+    Images(query::ImagesArgs),
+    /// Pull the services' images.
+    Pull(registry::TransferArgs),
+    /// Push the services' images.
+    Push(registry::TransferArgs),
+    /// Wait for the services' containers to exit; exit with the last one's code.
+    Wait(query::WaitArgs),
+    /// Show the berth version.
+    Version(meta::VersionArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completion(meta::CompletionArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit codes.
@@ -136,6 +175,23 @@ pub fn main() -> ExitCode {
         Command::Events(args) => block_on(events::run(&root, &cli.project, args)),
         Command::Stats(args) => block_on(stats::run(&root, &cli.project, args)),
         Command::Cp(args) => block_on(cp::run(&root, &cli.project, args)),
+        Command::Run(args) => block_on(run::run(&root, &cli.project, args)),
+        Command::Create(args) => block_on(lifecycle::create(&root, &cli.project, args)),
+        Command::Start(args) => block_on(lifecycle::plain(&root, &cli.project, "start", args)),
+        Command::Stop(args) => block_on(lifecycle::stop(&root, &cli.project, "stop", args)),
+        Command::Restart(args) => block_on(lifecycle::stop(&root, &cli.project, "restart", args)),
+        Command::Pause(args) => block_on(lifecycle::plain(&root, &cli.project, "pause", args)),
+        Command::Unpause(args) => block_on(lifecycle::plain(&root, &cli.project, "unpause", args)),
+        Command::Kill(args) => block_on(lifecycle::kill(&root, &cli.project, args)),
+        Command::Rm(args) => block_on(lifecycle::rm(&root, &cli.project, args)),
+        Command::Top(args) => block_on(query::top(&root, &cli.project, args)),
+        Command::Port(args) => block_on(query::port(&root, &cli.project, args)),
+        Command::Images(args) => block_on(query::images(&root, &cli.project, args)),
+        Command::Pull(args) => block_on(registry::run(&root, &cli.project, false, args)),
+        Command::Push(args) => block_on(registry::run(&root, &cli.project, true, args)),
+        Command::Wait(args) => block_on(query::wait(&root, &cli.project, args)),
+        Command::Version(args) => meta::version(&args),
+        Command::Completion(args) => meta::completion(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

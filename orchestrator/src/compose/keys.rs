@@ -78,7 +78,7 @@ pub(crate) const SECRET_KEYS: KeySet = KeySet {
 pub(crate) const SERVICE_KEYS: KeySet = KeySet {
     known: &[
         "build", "cap_add", "cap_drop", "command", "configs", "container_name", "cpus",
-        "depends_on", "deploy", "dns", "entrypoint", "env_file", "environment", "expose",
+        "depends_on", "deploy", "dns", "dns_opt", "dns_search", "entrypoint", "env_file", "environment", "expose",
         "extra_hosts", "healthcheck", "hostname", "image", "init", "labels", "mem_limit",
         "network_mode", "networks", "pids_limit", "platform", "ports", "profiles", "read_only",
         "restart", "runtime", "scale", "secrets", "stdin_open", "stop_grace_period", "stop_signal",
@@ -87,8 +87,8 @@ pub(crate) const SERVICE_KEYS: KeySet = KeySet {
     unsupported: &[
         "annotations", "attach", "blkio_config", "cgroup", "cgroup_parent", "cpu_count",
         "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares",
-        "cpuset", "credential_spec", "develop", "device_cgroup_rules", "devices", "dns_opt",
-        "dns_search", "domainname", "driver_opts", "external_links", "gpus", "group_add", "ipc",
+        "cpuset", "credential_spec", "develop", "device_cgroup_rules", "devices",
+        "domainname", "driver_opts", "external_links", "gpus", "group_add", "ipc",
         "isolation", "label_file", "links", "logging", "mac_address", "mem_reservation",
         "mem_swappiness", "memswap_limit", "models", "oom_kill_disable", "oom_score_adj", "pid",
         "post_start", "pre_stop", "privileged", "provider", "pull_policy", "security_opt",

@@ -56,6 +56,8 @@ impl Norm<'_> {
                 "depends_on" => s.depends_on = self.depends_on(p, v),
                 "deploy" => s.deploy = self.deploy(p, v),
                 "dns" => s.dns = self.dns(p, v),
+                "dns_opt" => s.dns_opt = self.resolver_words(p, v),
+                "dns_search" => s.dns_search = self.resolver_words(p, v),
                 "entrypoint" => s.entrypoint = self.command(p, v),
                 "env_file" => env_files = self.env_files(p, v),
                 "environment" => s.environment = self.environment(p, v),
@@ -338,6 +340,21 @@ impl Norm<'_> {
             }
         }
         out
+    }
+
+    /// `dns_search` / `dns_opt`: a string or a list of single words (they become one
+    /// resolv.conf line, so blanks would split them).
+    fn resolver_words(&mut self, path: &str, v: &Value) -> Vec<String> {
+        let list = self.r.string_or_list(path, v).unwrap_or_default();
+        for (i, s) in list.iter().enumerate() {
+            if s.is_empty() || s.contains(char::is_whitespace) {
+                self.r.error(
+                    &join_index(path, i),
+                    format!("expected a single word without blanks, found {s:?}"),
+                );
+            }
+        }
+        list
     }
 
     fn env_files(&mut self, path: &str, v: &Value) -> Vec<EnvFile> {

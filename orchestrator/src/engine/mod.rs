@@ -10,7 +10,11 @@
 //! - [`networks`]: the engine's netd handle, network operations and the network part of a
 //!   container's lifecycle.
 //! - [`record`]: a container's persisted record and its in-memory handle.
+//! - [`resolver`]: a container's own `dns`, `dns_search`, `dns_opt` and `extra_hosts` (pure).
 //! - [`projects`]: compose projects: desired and observed state, `up`, `down`, `scale`.
+//! - [`project_ops`]: start/stop/restart/pause/unpause/kill/rm/create/top of a project's
+//!   containers, selected by service and replica.
+//! - [`oneoff`]: containers created without starting them (`run`'s one-offs, `create`).
 //! - [`translate`]: a service replica as a container request (pure).
 //! - [`executor`]: runs a plan with the parallelism its dependencies allow.
 //! - [`health`]: health checks run inside containers on their interval.
@@ -32,9 +36,12 @@ pub mod executor;
 pub mod health;
 pub mod images;
 pub mod networks;
+pub mod oneoff;
+pub mod project_ops;
 pub mod project_routes;
 pub mod projects;
 pub mod record;
+pub mod resolver;
 pub mod restart;
 pub mod routes;
 pub mod server;

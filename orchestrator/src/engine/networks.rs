@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use tracing::{info, instrument, warn};
 
 use super::containers::blocking;
 use super::record::Container;
+use super::resolver::Resolver;
 use super::{Engine, EngineError};
 use crate::api::{CreateContainer, NetworkSettings};
 
@@ -180,6 +182,8 @@ fn error_text(e: &dyn std::error::Error) -> String {
 pub struct NetConfig {
     pub endpoints: Vec<EndpointSpec>,
     pub ports: Vec<PortSpec>,
+    #[serde(default, skip_serializing_if = "Resolver::is_empty")]
+    pub resolver: Resolver,
 }
 
 /// The network mode and request of a new container named `name`; makes sure every network it
@@ -189,6 +193,7 @@ pub async fn plan(
     req: &CreateContainer,
     name: &str,
 ) -> Result<(NetworkMode, NetConfig), EngineError> {
+    let resolver = Resolver::from_request(req).map_err(invalid)?;
     let mode = match req.network.as_str() {
         "none" => Some(NetworkMode::None),
         "host" => Some(NetworkMode::Host),
@@ -212,7 +217,13 @@ pub async fn plan(
                 }
             )));
         }
-        return Ok((mode, NetConfig::default()));
+        return Ok((
+            mode,
+            NetConfig {
+                resolver,
+                ..NetConfig::default()
+            },
+        ));
     }
     let mut endpoints = req.networks.clone();
     match req.network.as_str() {
@@ -244,6 +255,7 @@ pub async fn plan(
             )));
         }
         e.container_name = name.to_string();
+        e.dns_upstreams = resolver.dns.clone();
         if e.network == DEFAULT_NETWORK {
             ensure_default(netd).await?;
         } else {
@@ -261,6 +273,7 @@ pub async fn plan(
         NetConfig {
             endpoints,
             ports: req.ports.clone(),
+            resolver,
         },
     ))
 }
@@ -294,7 +307,7 @@ async fn ensure_default(netd: &Netd) -> Result<(), NetdError> {
 
 /// Persists a container's network request in its directory.
 pub fn save_config(id: &str, dir: &Path, cfg: &NetConfig) -> Result<(), EngineError> {
-    if cfg.endpoints.is_empty() {
+    if cfg.endpoints.is_empty() && cfg.resolver.is_empty() {
         return Ok(());
     }
     runtime::fsutil::write_json(&dir.join(CONFIG_FILE), cfg).map_err(|source| {
@@ -308,7 +321,7 @@ pub fn save_config(id: &str, dir: &Path, cfg: &NetConfig) -> Result<(), EngineEr
 /// The network request of a container (empty when it has none).
 fn load_config(c: &Container) -> Result<NetConfig, NetworkError> {
     let path = c.dir.join(CONFIG_FILE);
-    if c.spec.network != NetworkMode::Private || !path.exists() {
+    if !path.exists() {
         return Ok(NetConfig::default());
     }
     runtime::fsutil::read_json(&path).map_err(|source| NetworkError::Config {
@@ -322,14 +335,12 @@ fn load_config(c: &Container) -> Result<NetConfig, NetworkError> {
 pub async fn launch(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<Running, EngineError> {
     let e = engine.clone();
     let spec = c.spec.clone();
-    let cfg = match spec.network {
-        NetworkMode::None => NetConfig::default(),
-        NetworkMode::Host => {
-            copy_host_files(c)?;
-            NetConfig::default()
-        }
-        NetworkMode::Private => load_config(c)?,
-    };
+    let cfg = load_config(c)?;
+    match spec.network {
+        NetworkMode::None if !cfg.resolver.is_empty() => write_isolated_files(c, &cfg.resolver)?,
+        NetworkMode::Host => copy_host_files(c, &cfg.resolver)?,
+        NetworkMode::None | NetworkMode::Private => {}
+    }
     if cfg.endpoints.is_empty() {
         return blocking(move || Ok(e.runtime.spawn(&spec)?.resume()?)).await;
     }
@@ -344,7 +355,7 @@ pub async fn launch(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<Running,
         .attach(&c.id, &starting.netns(), &cfg.endpoints, &cfg.ports)
         .await
         .map_err(EngineError::from)
-        .and_then(|a| write_etc_files(c, &a).map_err(EngineError::Network));
+        .and_then(|a| write_etc_files(c, &a, &cfg.resolver).map_err(EngineError::Network));
     if let Err(err) = attached {
         blocking(move || {
             starting.abort();
@@ -369,7 +380,7 @@ async fn detach(netd: &Netd, id: &str) {
 
 /// `/etc/resolv.conf`, `/etc/hosts` (with the hostname on the first address) and
 /// `/etc/hostname` of an attached container, for its init to bind-mount.
-fn write_etc_files(c: &Container, a: &Attachment) -> Result<(), NetworkError> {
+fn write_etc_files(c: &Container, a: &Attachment, own: &Resolver) -> Result<(), NetworkError> {
     let hostname = &c.spec.hostname;
     let mut hosts = a.hosts.clone();
     if let Some(first) = a.endpoints.first() {
@@ -380,17 +391,33 @@ fn write_etc_files(c: &Container, a: &Attachment) -> Result<(), NetworkError> {
             hosts.push_str(&format!("{}\t{hostname}\n", first.ipv4));
         }
     }
-    write_file(c, "resolv.conf", &a.resolv_conf)?;
-    write_file(c, "hosts", &hosts)?;
+    let gateway = a.endpoints.first().map(|e| e.gateway);
+    write_file(c, "resolv.conf", &own.resolv_conf(&a.resolv_conf, false))?;
+    write_file(c, "hosts", &own.hosts(&hosts, gateway))?;
     write_file(c, "hostname", &format!("{hostname}\n"))
 }
 
-/// The host's resolver files for a `--network host` container (Docker's behaviour).
-fn copy_host_files(c: &Container) -> Result<(), NetworkError> {
+/// `--network none` with resolver settings of its own: the image's files are replaced by
+/// localhost, the hostname and those settings.
+fn write_isolated_files(c: &Container, own: &Resolver) -> Result<(), NetworkError> {
+    let hosts = format!(
+        "127.0.0.1\tlocalhost {0}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        c.spec.hostname
+    );
+    write_file(c, "hosts", &own.hosts(&hosts, None))?;
+    write_file(c, "resolv.conf", &own.resolv_conf("", true))
+}
+
+/// The host's resolver files for a `--network host` container (Docker's behaviour), with the
+/// container's own settings over them (`host-gateway` is the host itself: loopback).
+fn copy_host_files(c: &Container, own: &Resolver) -> Result<(), NetworkError> {
     for name in ["resolv.conf", "hosts"] {
         let host = Path::new("/etc").join(name);
         match std::fs::read_to_string(&host) {
-            Ok(text) => write_file(c, name, &text)?,
+            Ok(text) if name == "hosts" => {
+                write_file(c, name, &own.hosts(&text, Some(Ipv4Addr::LOCALHOST)))?
+            }
+            Ok(text) => write_file(c, name, &own.resolv_conf(&text, true))?,
             // A host without the file: the image's own stays in place.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {

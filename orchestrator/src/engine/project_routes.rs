@@ -75,8 +75,13 @@ pub async fn route(
                 projects::scale(&engine, &name, body, tx).await
             }))
         }
-        (&Method::GET, [name, "ps"]) => Ok(json(StatusCode::OK, &projects::ps(&engine, name))),
+        (&Method::GET, [name, "ps"]) => {
+            Ok(json(StatusCode::OK, &projects::ps(&engine, name).await))
+        }
         (&Method::GET, [name]) => Ok(json(StatusCode::OK, &projects::stored(&engine, name)?)),
+        (&Method::POST, [name, op]) if super::project_ops::OPS.contains(op) => {
+            super::project_ops::route(engine, req, name, op).await
+        }
         _ => Err(EngineError::NotFound(format!(
             "no such endpoint: {method} /projects/{}",
             rest.join("/")

@@ -76,7 +76,7 @@ pub fn stored(engine: &Engine, name: &str) -> Result<Project, EngineError> {
     })
 }
 
-fn store(engine: &Engine, project: &Project) -> Result<(), EngineError> {
+pub(super) fn store(engine: &Engine, project: &Project) -> Result<(), EngineError> {
     let dir = project_dir(engine, &project.name);
     std::fs::create_dir_all(&dir).map_err(|e| {
         EngineError::Internal(format!(
@@ -125,7 +125,7 @@ fn run_state(c: &Container) -> RunState {
     }
 }
 
-async fn observe(engine: &Engine, project: &str) -> Observed {
+pub(super) async fn observe(engine: &Engine, project: &str) -> Observed {
     let labelled = |labels: &BTreeMap<String, String>| {
         labels.get(PROJECT).map(String::as_str) == Some(project)
     };
@@ -237,7 +237,7 @@ fn with_dependencies(project: &Project, flags: &UpFlags) -> Result<BTreeSet<Stri
 }
 
 /// Writes the files of secrets and configs that come from content or the environment.
-fn write_generated(engine: &Engine, project: &Project) -> Result<(), EngineError> {
+pub(super) fn write_generated(engine: &Engine, project: &Project) -> Result<(), EngineError> {
     let mut files: Vec<(&str, &str, Option<String>)> = Vec::new();
     for (k, s) in &project.secrets {
         if s.file.is_none() {
@@ -321,8 +321,8 @@ pub async fn up(
     Ok(())
 }
 
-/// `down`: remove the project's containers in reverse dependency order, its networks and, with
-/// `volumes`, its volumes. Safe to run twice.
+/// `down`: remove the project's one-off containers, then its containers in reverse dependency
+/// order, its networks and, with `volumes`, its volumes. Safe to run twice.
 #[instrument(skip(engine, req, tx))]
 pub async fn down(
     engine: &Arc<Engine>,
@@ -339,6 +339,7 @@ pub async fn down(
         }),
     };
     let _guard = engine.project_lock(name).await;
+    super::project_ops::remove_oneoffs(engine, name, req.timeout, &progress).await?;
     let desired = desired(&project)?;
     let plan = planner::plan_down(
         &desired,
@@ -370,8 +371,14 @@ pub async fn scale(
 }
 
 /// Containers of a project for `ps`.
-pub fn ps(engine: &Engine, name: &str) -> Vec<ContainerInfo> {
-    containers(engine, name).iter().map(|c| c.info()).collect()
+pub async fn ps(engine: &Engine, name: &str) -> Vec<ContainerInfo> {
+    let mut out = Vec::new();
+    for c in containers(engine, name) {
+        let mut info = c.info();
+        info.network = super::networks::settings(engine, &c).await.ok();
+        out.push(info);
+    }
+    out
 }
 
 /// Every project this engine has containers or a stored state for.

@@ -258,7 +258,7 @@ async fn container_route(
         (&Method::POST, ["start"]) if flag(q, "attach") => {
             let (tx, rx) = mpsc::channel(64);
             containers::start(&engine, &c).await?;
-            tokio::spawn(follow_logs(c, None, true, true, tx));
+            tokio::spawn(follow_logs(c, None, true, true, false, tx));
             Ok(stream(rx))
         }
         (&Method::POST, ["start"]) => {
@@ -311,7 +311,8 @@ async fn container_route(
         (&Method::GET, ["logs"]) => {
             let tail = q.get("tail").and_then(|t| t.parse().ok());
             let (tx, rx) = mpsc::channel(64);
-            tokio::spawn(follow_logs(c, tail, flag(q, "follow"), false, tx));
+            let (follow, timestamps) = (flag(q, "follow"), flag(q, "timestamps"));
+            tokio::spawn(follow_logs(c, tail, follow, false, timestamps, tx));
             Ok(stream(rx))
         }
         (&Method::POST, ["exec"]) => {
@@ -328,13 +329,18 @@ async fn container_route(
     }
 }
 
-fn entry_frame(e: &runtime::logs::Entry) -> Vec<u8> {
+/// One log entry as a frame; with `timestamps`, the line starts with its RFC 3339 time.
+fn entry_frame(e: &runtime::logs::Entry, timestamps: bool) -> Vec<u8> {
     let s = if e.stream == "stderr" {
         api::STDERR
     } else {
         api::STDOUT
     };
-    api::frame(s, e.log.as_bytes())
+    if timestamps {
+        api::frame(s, format!("{} {}", e.time, e.log).as_bytes())
+    } else {
+        api::frame(s, e.log.as_bytes())
+    }
 }
 
 /// Streams a container's log: the existing entries (or the last `tail`), then, when following,
@@ -344,6 +350,7 @@ async fn follow_logs(
     tail: Option<usize>,
     follow: bool,
     exit: bool,
+    timestamps: bool,
     tx: mpsc::Sender<Vec<u8>>,
 ) {
     let path = c.dir.join("log.json");
@@ -355,7 +362,7 @@ async fn follow_logs(
     } else {
         let entries = runtime::logs::read_all(&path, tail).unwrap_or_default();
         for e in &entries {
-            if tx.send(entry_frame(e)).await.is_err() {
+            if tx.send(entry_frame(e, timestamps)).await.is_err() {
                 return;
             }
         }
@@ -368,7 +375,7 @@ async fn follow_logs(
             let done = !matches!(c.status(), Status::Running | Status::Paused)
                 && (!was_running || *rx.borrow() != gen0);
             for e in follower.poll() {
-                if tx.send(entry_frame(&e)).await.is_err() {
+                if tx.send(entry_frame(&e, timestamps)).await.is_err() {
                     return;
                 }
             }

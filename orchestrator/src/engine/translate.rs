@@ -118,6 +118,7 @@ pub fn create_request(
                             ipv4: sn.ipv4_address,
                             service: Some(name.to_string()),
                             container_name: cname.clone(),
+                            dns_upstreams: Vec::new(),
                         },
                     )
                 })
@@ -238,6 +239,14 @@ pub fn create_request(
         network,
         networks,
         ports,
+        dns: svc.dns.clone(),
+        dns_search: svc.dns_search.clone(),
+        dns_options: svc.dns_opt.clone(),
+        extra_hosts: svc
+            .extra_hosts
+            .iter()
+            .flat_map(|(host, ips)| ips.iter().map(move |ip| format!("{host}={ip}")))
+            .collect(),
         auto_remove: false,
         labels,
         mounts,
