@@ -550,6 +550,14 @@ volumes:
     let out = p.run(&["cp", "app:/nope", &hs("nope")]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("/nope"), "{}", out.stderr);
+    let out = p.run(&["cp", &hs("m"), "app:/nodir/"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the destination directory /nodir/ does not exist"),
+        "the engine's refusal, not a broken pipe: {}",
+        out.stderr
+    );
     let out = p.run(&["cp", "nosuch:/x", &hs("x")]);
     assert_eq!(out.code, 1);
     assert!(

@@ -149,15 +149,37 @@ impl Client {
 }
 
 impl Client {
-    /// Sends a request with a raw (non-JSON) body, such as a tar archive, and decodes a JSON
-    /// answer.
-    pub async fn call_raw<T: serde::de::DeserializeOwned>(
+    /// Sends a request whose body is streamed from a channel (such as a tar archive as it is
+    /// written) and decodes a JSON answer.
+    pub async fn upload<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Vec<u8>,
+        chunks: tokio::sync::mpsc::Receiver<Bytes>,
     ) -> anyhow::Result<T> {
-        let resp = self.send(method, path, Some(body)).await?;
+        let stream = UnixStream::connect(&self.sock)
+            .await
+            .with_context(|| format!("connect to the engine at {}", self.sock.display()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("engine handshake")?;
+        tokio::spawn(conn);
+        let frames = futures::stream::unfold(chunks, |mut rx| async move {
+            rx.recv().await.map(|b| {
+                (
+                    Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)),
+                    rx,
+                )
+            })
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "berth")
+            .header("content-type", "application/x-tar")
+            .body(http_body_util::StreamBody::new(frames))
+            .context("build request")?;
+        let resp = sender.send_request(req).await.context("engine request")?;
         let status = resp.status();
         let bytes = resp
             .into_body()

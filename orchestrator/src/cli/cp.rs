@@ -7,13 +7,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
 use clap::Args;
 use hyper::Method;
+use tokio::sync::mpsc;
 
 use super::{ps, ProjectArgs};
 use crate::api::{ContainerInfo, Status};
 use crate::client::{enc, Client};
-use crate::engine::copy::{self, ChannelReader, Extracted, Root};
+use crate::engine::copy::{self, ChannelReader, ChannelWriter, CopyError, Extracted, Root};
 use crate::engine::translate::{NUMBER, SERVICE};
 
 const NONE: Option<&()> = None;
@@ -121,25 +123,43 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: CpArgs) -> anyhow::Re
         }
         (Location::Host(src), Location::Service { service, path }) => {
             let src = host_path(&src)?;
-            let shown = src.clone();
-            let tar = tokio::task::spawn_blocking(move || {
-                let mut buf = Vec::new();
-                copy::archive(&Root::host()?, &src, &mut buf).map(|()| buf)
-            })
-            .await
-            .context("copy worker")?
-            .with_context(|| format!("copy {shown}"))?;
+            let host = Root::host().context("open the host's root")?;
+            copy::probe(&host, &src).with_context(|| format!("copy {src}"))?;
             let client = Client::connect(root).await?;
             let c = replica(&client, &name, &service, args.index).await?;
             let path = in_container(&c, &path);
-            let _: Extracted = client
-                .call_raw(
+            // The archive is written as it is sent: nothing is held in memory.
+            let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+            let shown = src.clone();
+            let writer = tokio::task::spawn_blocking(move || {
+                copy::archive(&host, &src, ChannelWriter::new(tx))
+            });
+            let (btx, brx) = mpsc::channel::<Bytes>(16);
+            tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    if btx.send(Bytes::from(chunk)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let sent: anyhow::Result<Extracted> = client
+                .upload(
                     Method::PUT,
                     &format!("/containers/{}/archive?path={}", c.id, enc(&path)),
-                    tar,
+                    brx,
                 )
-                .await
-                .with_context(|| format!("copy {shown} to {service}:{path}"))?;
+                .await;
+            // A failure to read the host files explains a broken upload better than the
+            // engine's view of a truncated archive; the engine's refusal explains the
+            // archive's broken pipe better than the pipe does.
+            if let Err(e) = writer.await.context("copy worker")? {
+                let pipe = matches!(&e, CopyError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::BrokenPipe);
+                if sent.is_ok() || !pipe {
+                    return Err(e).with_context(|| format!("copy {shown}"));
+                }
+            }
+            sent.with_context(|| format!("copy {shown} to {service}:{path}"))?;
         }
         (Location::Host(_), Location::Host(_)) => {
             bail!("cp copies between a service and the host: give SERVICE:PATH on one side")

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{instrument, warn};
 
 use super::containers::blocking;
 use super::copy::{self, ChannelReader, ChannelWriter, CopyError, Root};
@@ -50,6 +50,7 @@ fn container_root(c: &Container) -> Result<Root, EngineError> {
 }
 
 /// `GET /containers/{id}/archive?path=P`.
+#[instrument(skip(c), fields(container = %c.id))]
 pub async fn get(c: &Arc<Container>, path: String) -> Result<Response<Body>, EngineError> {
     let root = container_root(c)?;
     let (root, path) = blocking(move || {
@@ -73,6 +74,7 @@ pub async fn get(c: &Arc<Container>, path: String) -> Result<Response<Body>, Eng
 }
 
 /// `PUT /containers/{id}/archive?path=P`.
+#[instrument(skip(c, req), fields(container = %c.id))]
 pub async fn put(
     c: &Arc<Container>,
     req: Request<Incoming>,

@@ -77,6 +77,7 @@ fn online_cpus() -> u32 {
 }
 
 /// Samples a running container.
+#[tracing::instrument(skip(engine, c), fields(container = %c.id))]
 pub async fn sample(
     engine: &Arc<Engine>,
     c: &Arc<Container>,
