@@ -443,7 +443,8 @@ services:
     };
     let busy = get("busy");
     assert_eq!(busy["name"], p.container("busy", 1).as_str());
-    assert!(busy["cpu_percent"].as_f64().unwrap() > 20.0, "{busy}");
+    // A busy loop, even on a loaded shared machine.
+    assert!(busy["cpu_percent"].as_f64().unwrap() > 5.0, "{busy}");
     assert_eq!(busy["memory_limit"], 64 << 20, "{busy}");
     assert!(busy["memory_usage"].as_u64().unwrap() > 0, "{busy}");
     assert!(busy["pids"].as_u64().unwrap() >= 1, "{busy}");
