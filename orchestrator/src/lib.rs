@@ -8,6 +8,7 @@
 //! - [`engine`]: the daemon that owns all state of a root.
 //! - [`compose`]: the compose loader, in numbered phases (parse, interpolate, merge, extends and
 //!   include, normalize, profiles, validate) producing the canonical project model.
+//! - [`convert`]: `berth convert`, the project model to typed Kubernetes manifests.
 //! - [`planner`]: the pure planner: (desired, observed) to a plan of operations.
 //! - [`graph`]: the service dependency graph (petgraph) every project command walks.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -16,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod compose;
+pub mod convert;
 pub mod engine;
 pub mod graph;
 pub mod planner;

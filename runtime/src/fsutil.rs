@@ -70,6 +70,31 @@ fn write_with(path: &Path, data: &[u8], durable: bool) -> Result<(), FsError> {
     Ok(())
 }
 
+/// Makes files already written in `dir` (and `dir`'s own entry) durable: each file is
+/// fsynced, then `dir` and its parent. Written with [`write_atomic_volatile`] first and synced
+/// here together, a record of several files costs one journal commit instead of one per file.
+pub fn sync_files(dir: &Path, names: &[&str]) -> Result<(), FsError> {
+    let sync = |path: &Path| {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| FsError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+    };
+    for name in names {
+        match sync(&dir.join(name)) {
+            Err(FsError::Write { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    sync(dir)?;
+    match dir.parent() {
+        Some(parent) => sync(parent),
+        None => Ok(()),
+    }
+}
+
 /// Serialises `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), FsError> {
     write_json_with(path, value, true)

@@ -3,6 +3,7 @@
 mod attach;
 mod config;
 mod container;
+mod convert;
 mod cp;
 mod down;
 mod engine;
@@ -76,6 +77,8 @@ pub struct ProjectArgs {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),
+    /// Convert the project to Kubernetes manifests.
+    Convert(convert::ConvertArgs),
     /// Manage single containers.
     #[command(subcommand)]
     Container(container::ContainerCmd),
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
     let root = cli.root.clone();
     let result = match cli.command {
         Command::Config(args) => config::run(&cli.project, &args),
+        Command::Convert(args) => convert::run(&cli.project, &args),
         Command::Engine => engine::run(&root),
         Command::Container(cmd) => block_on(container::run(&root, cmd)),
         Command::Image(cmd) => block_on(image::run(&root, cmd)),

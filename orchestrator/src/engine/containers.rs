@@ -165,15 +165,22 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
     let dir = engine.runtime.container_dir(&id);
     let c = Arc::new(Container::new(spec.clone(), dir, state));
     engine.insert(c.clone())?;
-    let e = engine.clone();
+    let (e, c2, id2) = (engine.clone(), c.clone(), id.clone());
     let durable = !req.auto_remove;
+    // Spec, network request and state written as they are, then made durable together (one
+    // journal commit rather than one per file); `--rm` containers need not survive a crash.
     let res = blocking(move || {
-        e.runtime.create(&spec, durable)?;
+        e.runtime.create(&spec, false)?;
+        networks::save_config(&id2, &c2.dir, &net_config)?;
+        c2.update(|_| {})?;
+        if durable {
+            let files = ["spec.json", networks::CONFIG_FILE, "state.json"];
+            runtime::fsutil::sync_files(&c2.dir, &files)
+                .map_err(|err| EngineError::Internal(format!("container {id2}: {err}")))?;
+        }
         Ok(())
     })
-    .await
-    .and_then(|()| networks::save_config(&id, &c.dir, &net_config))
-    .and_then(|()| c.update(|_| {}));
+    .await;
     if let Err(err) = res {
         engine.forget(&id);
         let _ = engine.runtime.delete(&id);

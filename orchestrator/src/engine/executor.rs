@@ -2,7 +2,6 @@
 //! limit); the first failure stops new steps, lets running ones finish and is returned with the
 //! step that failed. Progress goes to the client as plain lines.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use super::projects::containers;
 use super::translate::{self, SERVICE};
 use super::{containers as ops, volumes, Engine, EngineError};
 use crate::api::{self, Status};
-use crate::compose::{Condition, MountType, Project};
+use crate::compose::{Condition, Project};
 use crate::planner::{Action, Desired, Plan};
 
 /// Progress lines to the client (dropped when it has gone away).
@@ -218,61 +217,12 @@ async fn run_replica(
     number: u32,
     progress: &Progress,
 ) -> Result<(), EngineError> {
-    let svc = project
-        .services
-        .get(service)
-        .ok_or_else(|| EngineError::Internal(format!("service {service} is not in the project")))?;
-    let req = translate::create_request(&engine.root, project, service, svc, number);
-    // Anonymous volumes and named volumes must exist; new ones get the image's content.
-    let image = {
-        let e = engine.clone();
-        let r = req.image.clone();
-        tokio::task::spawn_blocking(move || e.images.get(&r))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))??
-    };
-    for m in &svc.volumes {
-        if m.kind == MountType::Bind && m.bind.as_ref().is_none_or(|b| b.create_host_path) {
-            if let Some(src) = m.source.as_deref().filter(|s| !Path::new(s).exists()) {
-                std::fs::create_dir_all(src).map_err(|e| {
-                    EngineError::BadRequest(format!(
-                        "service {service}: create bind source {src}: {e}"
-                    ))
-                })?;
-            }
-        }
-        if m.kind != MountType::Volume {
-            continue;
-        }
-        let name = match &m.source {
-            Some(key) => project
-                .volumes
-                .get(key)
-                .map(|v| v.name.clone())
-                .unwrap_or_else(|| key.clone()),
-            None => {
-                let cname = translate::container_name(project, service, svc, number);
-                format!(
-                    "{cname}-anon-{}",
-                    m.target.trim_matches('/').replace('/', "_")
-                )
-            }
-        };
-        volumes::create(
-            &engine.root,
-            &name,
-            translate::project_labels(&project.name),
-        )?;
-        if !m.volume.as_ref().is_some_and(|o| o.nocopy) {
-            volumes::populate(&engine.root, &name, &image.layers, &m.target)?;
-        }
-    }
-    let name = req.name.clone().unwrap_or_default();
-    let created = ops::create(engine, req).await?;
-    progress.line(format!("Container {name}  Created")).await;
-    let c = engine.find(&created.id)?;
+    let id = super::oneoff::create_replica(engine, project, service, number, progress).await?;
+    let c = engine.find(&id)?;
     ops::start(engine, &c).await?;
-    progress.line(format!("Container {name}  Started")).await;
+    progress
+        .line(format!("Container {}  Started", c.name))
+        .await;
     Ok(())
 }
 

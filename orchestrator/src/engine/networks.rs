@@ -41,7 +41,7 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 const DEFAULT_LABEL: &str = "berth.default";
 
 /// The container's network request, in its directory.
-const CONFIG_FILE: &str = "network.json";
+pub const CONFIG_FILE: &str = "network.json";
 
 /// Errors of the engine's network operations.
 #[derive(Debug, thiserror::Error)]
@@ -305,12 +305,13 @@ async fn ensure_default(netd: &Netd) -> Result<(), NetdError> {
     }
 }
 
-/// Persists a container's network request in its directory.
+/// Writes a container's network request in its directory (not fsynced: the create makes the
+/// whole record durable at once).
 pub fn save_config(id: &str, dir: &Path, cfg: &NetConfig) -> Result<(), EngineError> {
     if cfg.endpoints.is_empty() && cfg.resolver.is_empty() {
         return Ok(());
     }
-    runtime::fsutil::write_json(&dir.join(CONFIG_FILE), cfg).map_err(|source| {
+    runtime::fsutil::write_json_with(&dir.join(CONFIG_FILE), cfg, false).map_err(|source| {
         EngineError::Network(NetworkError::Config {
             id: id.to_string(),
             source,
@@ -451,9 +452,7 @@ pub async fn release(engine: &Engine, c: &Container) {
     let Some(netd) = engine.net.opened() else {
         return;
     };
-    if let Err(e) = netd.set_dns_enabled(&c.id, false).await {
-        warn!(container = %c.id, error = %error_text(&e), "disable dns records");
-    }
+    // The detach drops the DNS records first, then the links: one netd operation.
     detach(netd, &c.id).await;
 }
 

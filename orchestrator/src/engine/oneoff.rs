@@ -158,21 +158,21 @@ pub async fn prepare_mounts(
     Ok(())
 }
 
-/// Creates replica `number` of `service` without starting it.
+/// Creates replica `number` of `service` without starting it; returns its id.
 pub async fn create_replica(
     engine: &Arc<Engine>,
     project: &Project,
     service: &str,
     number: u32,
     progress: &Progress,
-) -> Result<(), EngineError> {
+) -> Result<String, EngineError> {
     let svc = self::service(project, service)?;
     let req = translate::create_request(&engine.root, project, service, svc, number);
     let name = req.name.clone().unwrap_or_default();
     prepare_mounts(engine, project, service, svc, &name, &req.image).await?;
-    ops::create(engine, req).await?;
+    let created = ops::create(engine, req).await?;
     progress.line(format!("Container {name}  Created")).await;
-    Ok(())
+    Ok(created.id)
 }
 
 /// `run`: creates the one-off container (its networks and volumes first); the caller starts

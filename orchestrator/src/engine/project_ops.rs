@@ -369,7 +369,7 @@ async fn create(
     for step in plan.steps {
         match step.action {
             Action::Run { service, number } => {
-                oneoff::create_replica(engine, &project, &service, number, progress).await?
+                oneoff::create_replica(engine, &project, &service, number, progress).await?;
             }
             Action::Start { .. } | Action::Await { .. } => {}
             action => {

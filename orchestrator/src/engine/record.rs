@@ -64,9 +64,19 @@ impl Container {
     pub fn update(&self, f: impl FnOnce(&mut ContainerState)) -> Result<(), EngineError> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut st);
-        let durable = !st.auto_remove;
-        runtime::fsutil::write_json_with(&self.dir.join("state.json"), &*st, durable)
-            .map_err(|e| EngineError::Internal(format!("container {}: {e}", self.id)))
+        // Not fsynced: after a host crash every container is dead whatever the file says, and
+        // a restarted engine re-checks the process itself. The rename keeps it whole. The
+        // write may wait on the disk, so a runtime worker hands its other tasks on meanwhile.
+        let write = || {
+            runtime::fsutil::write_json_with(&self.dir.join("state.json"), &*st, false)
+                .map_err(|e| EngineError::Internal(format!("container {}: {e}", self.id)))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(write)
+            }
+            _ => write(),
+        }
     }
 
     /// The pidfd of the running init, if any.
