@@ -148,6 +148,74 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends a request whose body is streamed from a channel (such as a tar archive as it is
+    /// written) and decodes a JSON answer.
+    pub async fn upload<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> anyhow::Result<T> {
+        let stream = UnixStream::connect(&self.sock)
+            .await
+            .with_context(|| format!("connect to the engine at {}", self.sock.display()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("engine handshake")?;
+        tokio::spawn(conn);
+        let frames = futures::stream::unfold(chunks, |mut rx| async move {
+            rx.recv().await.map(|b| {
+                (
+                    Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)),
+                    rx,
+                )
+            })
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "berth")
+            .header("content-type", "application/x-tar")
+            .body(http_body_util::StreamBody::new(frames))
+            .context("build request")?;
+        let resp = sender.send_request(req).await.context("engine request")?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .context("read answer")?
+            .to_bytes();
+        check(status, &bytes)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("decode answer of {path}"))
+    }
+
+    /// Sends a GET whose answer is a raw byte stream; an error answer is an error, else the
+    /// body's chunks arrive on the channel (closed at the end or when the stream breaks).
+    pub async fn download(&self, path: &str) -> anyhow::Result<tokio::sync::mpsc::Receiver<Bytes>> {
+        let resp = self.send(Method::GET, path, None).await?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = body.collect().await.context("read answer")?.to_bytes();
+            check(status, &bytes)?;
+            anyhow::bail!("{path}: the engine answered {status}");
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
 fn check(status: StatusCode, bytes: &[u8]) -> anyhow::Result<()> {
     if status.is_success() {
         return Ok(());

@@ -89,7 +89,8 @@ impl Responder {
             }
             return self.not_ours(&req, udp);
         }
-        match self.lookup(registry, src_ip, &qname) {
+        let rotate = matches!(query.query_type(), RecordType::A | RecordType::ANY);
+        match self.lookup(registry, src_ip, &qname, rotate) {
             Lookup::Found(ips) => {
                 let records = match query.query_type() {
                     RecordType::A | RecordType::ANY => ips
@@ -108,8 +109,8 @@ impl Responder {
     }
 
     /// Looks the name up as asked, then without each search domain.
-    fn lookup(&self, registry: &Registry, src: Ipv4Addr, qname: &str) -> Lookup {
-        let found = registry.lookup(&self.network_id, src, qname);
+    fn lookup(&self, registry: &Registry, src: Ipv4Addr, qname: &str, rotate: bool) -> Lookup {
+        let found = registry.lookup(&self.network_id, src, qname, rotate);
         if found != Lookup::Unknown {
             return found;
         }
@@ -118,7 +119,7 @@ impl Responder {
                 .strip_suffix(domain.as_str())
                 .and_then(|rest| rest.strip_suffix('.'));
             if let Some(short) = short.filter(|s| !s.is_empty()) {
-                let found = registry.lookup(&self.network_id, src, short);
+                let found = registry.lookup(&self.network_id, src, short, rotate);
                 if found != Lookup::Unknown {
                     return found;
                 }

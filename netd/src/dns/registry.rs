@@ -129,8 +129,17 @@ impl Registry {
             .map(|e| e.upstreams.clone())
     }
 
-    /// Looks `name` (normalized) up for a query from `src` arriving on `network_id`.
-    pub(crate) fn lookup(&self, network_id: &str, src: Ipv4Addr, name: &str) -> Lookup {
+    /// Looks `name` (normalized) up for a query from `src` arriving on `network_id`; `rotate`
+    /// moves the name's rotation on by one. Queries that answer no addresses (AAAA) must not
+    /// move it: a client asking A and AAAA per connection would otherwise only ever see every
+    /// other replica first.
+    pub(crate) fn lookup(
+        &self,
+        network_id: &str,
+        src: Ipv4Addr,
+        name: &str,
+        rotate: bool,
+    ) -> Lookup {
         let mut inner = self.lock();
         let scope = Self::scope(&inner, network_id, src);
         let mut known = false;
@@ -153,7 +162,9 @@ impl Registry {
         ips.sort();
         let counter = inner.rotation.entry(name.to_string()).or_insert(0);
         let shift = *counter % ips.len();
-        *counter = counter.wrapping_add(1);
+        if rotate {
+            *counter = counter.wrapping_add(1);
+        }
         ips.rotate_left(shift);
         Lookup::Found(ips)
     }
@@ -213,42 +224,55 @@ mod tests {
                 .collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(ips(r.lookup("a", SRC_A, "web")), vec![11, 12, 13]);
-        assert_eq!(ips(r.lookup("a", SRC_A, "web")), vec![12, 13, 11]);
-        assert_eq!(ips(r.lookup("a", SRC_A, "web")), vec![13, 11, 12]);
-        assert_eq!(ips(r.lookup("a", SRC_A, "web-2")), vec![12]);
+        assert_eq!(ips(r.lookup("a", SRC_A, "web", true)), vec![11, 12, 13]);
+        assert_eq!(ips(r.lookup("a", SRC_A, "web", true)), vec![12, 13, 11]);
+        assert_eq!(ips(r.lookup("a", SRC_A, "web", true)), vec![13, 11, 12]);
+        assert_eq!(ips(r.lookup("a", SRC_A, "web-2", true)), vec![12]);
+        assert_eq!(
+            ips(r.lookup("a", SRC_A, "web", false)),
+            vec![11, 12, 13],
+            "a lookup without rotation leaves the next answer alone"
+        );
+        assert_eq!(ips(r.lookup("a", SRC_A, "web", true)), vec![11, 12, 13]);
+        assert_eq!(ips(r.lookup("a", SRC_A, "web", true)), vec![12, 13, 11]);
     }
 
     #[test]
     fn unhealthy_replicas_drop_out_at_once() {
         let r = registry();
         assert_eq!(r.set_enabled("w2", false), 1);
-        match r.lookup("a", SRC_A, "web") {
+        match r.lookup("a", SRC_A, "web", true) {
             Lookup::Found(v) => assert_eq!(v.len(), 2),
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.lookup("a", SRC_A, "web-2"), Lookup::Disabled);
+        assert_eq!(r.lookup("a", SRC_A, "web-2", true), Lookup::Disabled);
         r.set_enabled("w2", true);
-        assert!(matches!(r.lookup("a", SRC_A, "web-2"), Lookup::Found(_)));
+        assert!(matches!(
+            r.lookup("a", SRC_A, "web-2", true),
+            Lookup::Found(_)
+        ));
         r.remove_container("w2");
-        assert_eq!(r.lookup("a", SRC_A, "web-2"), Lookup::Unknown);
+        assert_eq!(r.lookup("a", SRC_A, "web-2", true), Lookup::Unknown);
     }
 
     #[test]
     fn names_are_scoped_to_shared_networks() {
         let r = registry();
         // x is only on a: db (on b) is unknown to it.
-        assert_eq!(r.lookup("a", SRC_A, "db"), Lookup::Unknown);
+        assert_eq!(r.lookup("a", SRC_A, "db", true), Lookup::Unknown);
         // The client asks on network a but is on b too: it sees db.
         let client_a = Ipv4Addr::new(10, 0, 0, 31);
         assert_eq!(
-            r.lookup("a", client_a, "db"),
+            r.lookup("a", client_a, "db", true),
             Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 21)])
         );
         // A query from an unknown source only sees the network it arrived on.
         let stranger = Ipv4Addr::new(10, 0, 0, 99);
-        assert_eq!(r.lookup("b", stranger, "web"), Lookup::Unknown);
-        assert!(matches!(r.lookup("b", stranger, "db"), Lookup::Found(_)));
+        assert_eq!(r.lookup("b", stranger, "web", true), Lookup::Unknown);
+        assert!(matches!(
+            r.lookup("b", stranger, "db", true),
+            Lookup::Found(_)
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `berth logs`: every replica's output with a `service-N | ` prefix (a colour per service on
-//! a terminal), following new replicas as they appear; also the attached mode of `up`.
+//! a terminal), following new replicas as they appear (the attached mode of `up` is in `attach`).
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -149,44 +149,5 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: LogsArgs) -> anyhow::
         colour,
     )
     .await?;
-    Ok(0)
-}
-
-/// The attached mode of `up`: follows every replica until Ctrl-C, then stops the project's
-/// containers (a second Ctrl-C kills them).
-pub async fn attach(
-    client: &Client,
-    project: &str,
-    services: &[String],
-    colour: bool,
-) -> anyhow::Result<u8> {
-    let colour =
-        colour && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    follow(client, project, services, true, None, false, colour).await?;
-    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-    let list: Vec<ContainerInfo> = client
-        .call(Method::GET, &format!("/projects/{project}/ps"), NONE)
-        .await?;
-    let stop = async {
-        for c in &list {
-            let _ = client
-                .call::<serde_json::Value>(
-                    Method::POST,
-                    &format!("/containers/{}/stop", c.id),
-                    NONE,
-                )
-                .await;
-            eprintln!("Container {}  Stopped", c.name);
-        }
-    };
-    tokio::select! {
-        _ = stop => {}
-        _ = tokio::signal::ctrl_c() => {
-            for c in &list {
-                let _ = client.call::<serde_json::Value>(Method::POST, &format!("/containers/{}/kill", c.id), NONE).await;
-            }
-            eprintln!("Killed");
-        }
-    }
     Ok(0)
 }

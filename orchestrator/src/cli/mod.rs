@@ -1,10 +1,13 @@
 //! The `berth` command line: global flags, the command tree and dispatch; one file per command.
 
+mod attach;
 mod config;
 mod container;
 mod convert;
+mod cp;
 mod down;
 mod engine;
+mod events;
 mod exec;
 mod graph;
 mod image;
@@ -14,10 +17,12 @@ mod logs;
 mod meta;
 mod network;
 mod port;
+mod progress;
 mod ps;
 mod query;
 mod registry;
 mod run;
+mod stats;
 mod units;
 mod up;
 mod volume;
@@ -102,6 +107,12 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Print the service dependency graph.
     Graph(graph::GraphArgs),
+    /// Stream the project's container events (create, start, die, health, restart...).
+    Events(events::EventsArgs),
+    /// Show the CPU, memory, network and pids usage of the project's containers.
+    Stats(stats::StatsArgs),
+    /// Copy files between a service's container and the host.
+    Cp(cp::CpArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
     /// Run a one-off command in a new container of a service.
@@ -165,6 +176,9 @@ pub fn main() -> ExitCode {
         Command::Ls(args) => block_on(ps::ls(&root, args)),
         Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
         Command::Graph(args) => graph::run(&cli.project, &args),
+        Command::Events(args) => block_on(events::run(&root, &cli.project, args)),
+        Command::Stats(args) => block_on(stats::run(&root, &cli.project, args)),
+        Command::Cp(args) => block_on(cp::run(&root, &cli.project, args)),
         Command::Run(args) => block_on(run::run(&root, &cli.project, args)),
         Command::Create(args) => block_on(lifecycle::create(&root, &cli.project, args)),
         Command::Start(args) => block_on(lifecycle::plain(&root, &cli.project, "start", args)),

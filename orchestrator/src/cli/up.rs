@@ -2,13 +2,16 @@
 //! converges; print its progress. Without `-d`, attach to every replica's output afterwards.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use hyper::Method;
 
-use super::{logs, ProjectArgs};
+use super::attach::{self, AttachOptions};
+use super::progress;
+use super::ProjectArgs;
 use crate::client::Client;
 use crate::compose::{self, LoadOptions};
 use crate::engine::projects::{UpFlags, UpRequest};
@@ -52,6 +55,21 @@ pub struct UpArgs {
     pull: Option<String>,
     #[arg(long)]
     no_color: bool,
+    /// Stop every container when one exits (attached mode).
+    #[arg(long, conflicts_with_all = ["detach", "wait"])]
+    abort_on_container_exit: bool,
+    /// Exit with the code of this service's container; implies --abort-on-container-exit.
+    #[arg(long, value_name = "SERVICE", conflicts_with_all = ["detach", "wait"])]
+    exit_code_from: Option<String>,
+    /// Show the output of these services only; repeatable.
+    #[arg(long = "attach", value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Don't show the output of these services; repeatable.
+    #[arg(long = "no-attach", value_name = "SERVICE")]
+    no_attach: Vec<String>,
+    /// Seconds containers get to stop when the attached mode stops the project.
+    #[arg(short = 't', long)]
+    timeout: Option<u64>,
     services: Vec<String>,
 }
 
@@ -109,6 +127,33 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
     }
     let loaded = load(project)?;
     let name = loaded.name.clone();
+    for svc in args
+        .exit_code_from
+        .iter()
+        .chain(&args.attach)
+        .chain(&args.no_attach)
+    {
+        if !loaded.services.contains_key(svc) {
+            let known: Vec<&String> = loaded.services.keys().collect();
+            bail!("no such service: {svc:?} (the project has {known:?})");
+        }
+    }
+    let attached = !(args.detach || args.wait || args.dry_run);
+    let opts = AttachOptions {
+        colour: !args.no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stdout().is_terminal(),
+        abort_on_exit: args.abort_on_container_exit || args.exit_code_from.is_some(),
+        exit_code_from: args.exit_code_from.clone(),
+        shown: if args.attach.is_empty() {
+            args.services.iter().cloned().collect()
+        } else {
+            args.attach.iter().cloned().collect()
+        },
+        hidden: args.no_attach.iter().cloned().collect(),
+        stop_order: crate::graph::ServiceGraph::new(&loaded)?.stop_order(),
+        timeout: args.timeout,
+    };
     let flags = UpFlags {
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
@@ -122,15 +167,32 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         parallel: args.parallel,
     };
     let client = Client::connect(root).await?;
+    // Subscribed before anything starts, so no output and no exit is missed.
+    let events = match attached {
+        true => Some((
+            attach::subscribe(&client, &name).await?,
+            attach::watch_ctrl_c()?,
+        )),
+        false => None,
+    };
     let req = UpRequest {
         project: loaded,
         flags,
     };
-    let code = send(&client, &format!("/projects/{name}/up"), &req).await?;
-    if code != 0 || args.detach || args.wait || args.dry_run {
-        return Ok(code);
+    let path = format!("/projects/{name}/up");
+    let code = if args.dry_run {
+        send(&client, &path, &req).await?
+    } else if std::io::stdout().is_terminal() {
+        progress::board(&client, &name, &path, &req, opts.colour).await?
+    } else {
+        progress::plain(&client, &path, &req).await?
+    };
+    match events {
+        Some((events, sigint)) if code == 0 => {
+            attach::run(&client, &name, events, opts, sigint).await
+        }
+        _ => Ok(code),
     }
-    logs::attach(&client, &name, &args.services, !args.no_color).await
 }
 
 /// Flags of `berth scale`.

@@ -187,6 +187,7 @@ pub async fn create(engine: &Arc<Engine>, req: CreateContainer) -> Result<Create
         return Err(err);
     }
     info!(container = %id, name = %name, "created");
+    engine.events.emit(&c, "create", &[]);
     Ok(Created { id, name })
 }
 
@@ -250,6 +251,7 @@ pub async fn start(engine: &Arc<Engine>, c: &Arc<Container>) -> Result<(), Engin
         s.health = None;
     })?;
     info!(container = %c.id, pid, "started");
+    engine.events.emit(c, "start", &[]);
     if c.state().healthcheck.is_none() {
         networks::announce(engine, c).await;
     }
@@ -308,6 +310,15 @@ async fn on_exit(
         warn!(container = %c.id, error = %e, "persist exit");
     }
     info!(container = %c.id, code, oom, "exited");
+    if oom {
+        engine.events.emit(c, "oom", &[]);
+    }
+    let exit = c.state().exit_code.unwrap_or(code).to_string();
+    engine.events.emit(
+        c,
+        "die",
+        &[("exitCode", exit), ("oomKilled", oom.to_string())],
+    );
     // An auto-removed container is gone before anyone waiting hears that it exited.
     if c.state().auto_remove {
         if let Err(e) = remove(engine, c, true).await {
@@ -347,6 +358,9 @@ pub async fn kill(engine: &Arc<Engine>, c: &Arc<Container>, sig: i32) -> Result<
     };
     rt::signal(fd.get_ref(), sig)
         .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.name)))?;
+    engine
+        .events
+        .emit(c, "kill", &[("signal", sig.to_string())]);
     if c.status() == Status::Paused {
         let _ = engine.runtime.cgroup(&c.id).thaw();
         let _ = c.update(|s| s.status = Status::Running);
@@ -370,11 +384,13 @@ pub async fn stop(
     let grace = Duration::from_secs(timeout.unwrap_or(c.spec.stop_timeout));
     let _ = kill(engine, c, sig).await;
     if wait_timeout(c, grace).await {
+        engine.events.emit(c, "stop", &[]);
         return Ok(());
     }
     warn!(container = %c.id, "did not stop within the grace period, killing");
     let _ = kill(engine, c, libc::SIGKILL).await;
     wait(c).await;
+    engine.events.emit(c, "stop", &[]);
     Ok(())
 }
 
@@ -412,7 +428,11 @@ pub async fn pause(
         } else {
             Status::Running
         }
-    })
+    })?;
+    engine
+        .events
+        .emit(c, if freeze { "pause" } else { "unpause" }, &[]);
+    Ok(())
 }
 
 /// Removes a container (force: kill it first if it runs).
@@ -439,6 +459,7 @@ pub async fn remove(
     let id = c.id.clone();
     blocking(move || Ok(e.runtime.delete(&id)?)).await?;
     info!(container = %c.id, "removed");
+    engine.events.emit(c, "destroy", &[]);
     Ok(())
 }
 

@@ -68,6 +68,9 @@ pub fn spawn(engine: Arc<Engine>, c: Arc<Container>) {
             });
             if after != before {
                 info!(container = %c.id, from = %before, to = %after, "health changed");
+                engine
+                    .events
+                    .emit(&c, "health_status", &[("health_status", after.clone())]);
                 set_dns(&engine, &c, after == "healthy").await;
             }
         }

@@ -20,12 +20,18 @@
 //! - [`health`]: health checks run inside containers on their interval.
 //! - [`restart`]: restart policies with capped exponential backoff.
 //! - [`volumes`]: named volumes.
+//! - [`events`]: the event bus (container lifecycle events) behind `GET /events`.
+//! - [`stats`]: a container's resource usage (cgroup and network namespace).
+//! - [`copy`], [`copy_routes`]: `cp` as tar streams, paths resolved inside the container.
 //!
 //! State on disk is the truth: `<root>/containers/<id>/{spec.json,state.json}` are written
 //! atomically, and a restarted engine finds every container (running ones are re-adopted through
 //! a pidfd of their init, checked against its start time).
 
 pub mod containers;
+pub mod copy;
+pub mod copy_routes;
+pub mod events;
 pub mod executor;
 pub mod health;
 pub mod images;
@@ -39,6 +45,7 @@ pub mod resolver;
 pub mod restart;
 pub mod routes;
 pub mod server;
+pub mod stats;
 pub mod translate;
 pub mod volumes;
 
@@ -94,6 +101,8 @@ pub struct Engine {
     project_locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the restart loop when a container exits.
     pub exited: tokio::sync::Notify,
+    /// Container lifecycle events.
+    pub events: events::EventBus,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,6 +134,7 @@ impl Engine {
             containers: Mutex::new(BTreeMap::new()),
             project_locks: Mutex::new(BTreeMap::new()),
             exited: tokio::sync::Notify::new(),
+            events: events::EventBus::default(),
         });
         engine.runtime.empty_trash();
         containers::load_all(&engine).await;

@@ -72,7 +72,15 @@ pub async fn run(engine: Arc<Engine>) {
             let _ = c.update(|s| s.restart_count = count + 1);
             match containers::start(&engine, &c).await {
                 Ok(()) => {
-                    info!(container = %c.id, restarts = count + 1, "restarted by policy {}", st.restart)
+                    info!(container = %c.id, restarts = count + 1, "restarted by policy {}", st.restart);
+                    engine.events.emit(
+                        &c,
+                        "restart",
+                        &[
+                            ("restartCount", (count + 1).to_string()),
+                            ("policy", st.restart.clone()),
+                        ],
+                    );
                 }
                 Err(e) => warn!(container = %c.id, error = %e, "restart by policy failed"),
             }

@@ -158,6 +158,12 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
     let method = req.method().clone();
     match (&method, parts.as_slice()) {
         (&Method::GET, ["_ping"]) => Ok(full(StatusCode::OK, b"OK".to_vec(), false)),
+        (&Method::GET, ["events"]) => {
+            let (tx, rx) = mpsc::channel(64);
+            let filter = super::events::Filter::from_query(&q);
+            tokio::spawn(super::events::pump(engine.events.subscribe(), filter, tx));
+            Ok(stream(rx))
+        }
         (&Method::GET, ["version"]) => Ok(json(
             StatusCode::OK,
             &serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "root": engine.root}),
@@ -290,6 +296,18 @@ async fn container_route(
             containers::remove(&engine, &c, flag(q, "force")).await?;
             Ok(ok())
         }
+        (&Method::GET, ["archive"]) => {
+            let path = q.get("path").cloned().unwrap_or_default();
+            super::copy_routes::get(&c, path).await
+        }
+        (&Method::PUT, ["archive"]) => {
+            let path = q.get("path").cloned().unwrap_or_default();
+            super::copy_routes::put(&c, req, path).await
+        }
+        (&Method::GET, ["stats"]) => Ok(json(
+            StatusCode::OK,
+            &super::stats::sample(&engine, &c).await?,
+        )),
         (&Method::GET, ["logs"]) => {
             let tail = q.get("tail").and_then(|t| t.parse().ok());
             let (tx, rx) = mpsc::channel(64);
