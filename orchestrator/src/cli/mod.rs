@@ -1,5 +1,6 @@
 //! The `berth` command line: global flags, the command tree and dispatch; one file per command.
 
+mod build;
 mod config;
 mod container;
 mod down;
@@ -94,6 +95,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Print the service dependency graph.
     Graph(graph::GraphArgs),
+    /// Build the images of services with `build:`.
+    Build(build::BuildArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
 }
@@ -122,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Ls(args) => block_on(ps::ls(&root, args)),
         Command::Exec(args) => block_on(exec::run(&root, &cli.project, args)),
         Command::Graph(args) => graph::run(&cli.project, &args),
+        Command::Build(args) => block_on(build::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

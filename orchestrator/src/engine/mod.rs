@@ -24,6 +24,7 @@
 pub mod containers;
 pub mod executor;
 pub mod health;
+pub mod image_build;
 pub mod images;
 pub mod networks;
 pub mod project_routes;
@@ -59,6 +60,8 @@ pub enum EngineError {
     Runtime(#[from] runtime::container::RuntimeError),
     #[error(transparent)]
     Image(#[from] runtime::image::ImageError),
+    #[error(transparent)]
+    Build(#[from] runtime::image::BuildError),
     #[error(transparent)]
     Network(#[from] networks::NetworkError),
     #[error("{0}")]
