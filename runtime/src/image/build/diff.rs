@@ -126,9 +126,25 @@ fn skipped(path: &Path, rel: &str, meta: &fs::Metadata) -> bool {
                     .map(|mut d| d.next().is_none())
                     .unwrap_or(false)
         }
-        "etc/hosts" | "etc/resolv.conf" | "etc/hostname" => meta.is_file() && meta.len() == 0,
+        "etc/hosts" | "etc/resolv.conf" | "etc/hostname" => placeholder(meta),
+        // Copied up only to hold the placeholders.
+        "etc" => {
+            meta.is_dir()
+                && !matches!(read_xattr(path, OPAQUE_XATTR), Ok(Some(v)) if v == b"y")
+                && fs::read_dir(path).is_ok_and(|entries| {
+                    entries.flatten().all(|e| {
+                        let name = e.file_name();
+                        matches!(name.to_str(), Some("hosts" | "resolv.conf" | "hostname"))
+                            && e.metadata().is_ok_and(|m| placeholder(&m))
+                    })
+                })
+        }
         _ => false,
     }
+}
+
+fn placeholder(meta: &fs::Metadata) -> bool {
+    meta.is_file() && meta.len() == 0
 }
 
 fn split(rel: &str) -> (&str, &str) {
@@ -168,6 +184,10 @@ mod tests {
         let r = d.path();
         fs::create_dir_all(r.join("etc")).unwrap();
         fs::create_dir_all(r.join("proc")).unwrap();
+        fs::create_dir_all(r.join("placeholders/etc")).unwrap();
+        fs::write(r.join("placeholders/etc/resolv.conf"), "").unwrap();
+        assert!(names(&write_tar(&r.join("placeholders"), true, Vec::new()).unwrap()).is_empty());
+        fs::remove_dir_all(r.join("placeholders")).unwrap();
         fs::write(r.join("etc/hosts"), "").unwrap();
         fs::write(r.join("etc/app.conf"), "x=1").unwrap();
         fs::hard_link(r.join("etc/app.conf"), r.join("etc/link.conf")).unwrap();
@@ -186,5 +206,29 @@ mod tests {
         // A staging dir keeps everything.
         let tar = write_tar(r, false, Vec::new()).unwrap();
         assert_eq!(names(&tar).len(), 6);
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_become_wh_entries() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // mknod and trusted.* xattrs need root
+        }
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        nix::sys::stat::mknod(
+            &r.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        fs::create_dir(r.join("opq")).unwrap();
+        fs::write(r.join("opq/new"), "n").unwrap();
+        let dir = File::open(r.join("opq")).unwrap();
+        super::super::super::sys::set_xattr_fd(std::os::fd::AsFd::as_fd(&dir), OPAQUE_XATTR, b"y")
+            .unwrap();
+        let tar = write_tar(r, true, Vec::new()).unwrap();
+        let n: Vec<String> = names(&tar).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(n, vec![".wh.gone", "opq/", "opq/.wh..wh..opq", "opq/new"]);
     }
 }
