@@ -234,5 +234,20 @@ fn up_builds_a_service_image_and_build_rebuilds_it() {
         "{}",
         out.stdout
     );
+    // A changed Dockerfile: up --build rebuilds and recreates the service's container.
+    let before = r.ok(&["container", "ls", "-q"]);
+    fs::write(
+        app.join("Dockerfile"),
+        "FROM bb\nARG MSG=default\nRUN echo v2-$MSG > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; sleep 300\"]\n",
+    )
+    .unwrap();
+    let out = p(&["up", "-d", "--build"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Building app"), "{}", out.stdout);
+    let after = r.ok(&["container", "ls", "-q"]);
+    assert_ne!(before, after, "the container was recreated");
+    let id = after.lines().next().unwrap().to_string();
+    let msg = r.ok(&["container", "exec", &id, "cat", "/msg"]);
+    assert_eq!(msg, "v2-from-compose\n");
     let _ = p(&["down", "-t", "1"]);
 }

@@ -1,6 +1,7 @@
 //! Dockerfile builds in the engine: `POST /images/build` (a frame stream of step lines and RUN
 //! output, then the result), and the builds `up` makes for compose services with `build:`
-//! (those whose image is missing, or all of them with `up --build`).
+//! (those whose image is missing, or all of them with `up --build`); containers whose image
+//! reference now names another image are seen as changed, so `up` recreates them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -58,6 +59,17 @@ pub async fn build(
     })
     .await
     .map_err(|e| EngineError::Internal(format!("worker task failed: {e}")))?
+}
+
+/// A container's config hash as the planner should see it: marked stale when its image
+/// reference now names another image (rebuilt or pulled since), so `up` recreates it.
+pub fn observed_hash(engine: &Engine, spec: &runtime::spec::ContainerSpec, hash: String) -> String {
+    match engine.images.get(&spec.image) {
+        Ok(img) if !spec.image_id.is_empty() && img.id != spec.image_id => {
+            format!("{hash}+image-changed")
+        }
+        _ => hash,
+    }
 }
 
 /// The build request of a compose service with `build:`; its image is `image:` or

@@ -148,12 +148,15 @@ async fn observe(engine: &Engine, project: &str) -> Observed {
                 name: c.name.clone(),
                 service: c.spec.labels.get(SERVICE).cloned().unwrap_or_default(),
                 number: number(c),
-                config_hash: c
-                    .spec
-                    .labels
-                    .get(translate::CONFIG_HASH)
-                    .cloned()
-                    .unwrap_or_default(),
+                config_hash: super::image_build::observed_hash(
+                    engine,
+                    &c.spec,
+                    c.spec
+                        .labels
+                        .get(translate::CONFIG_HASH)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
                 state: run_state(c),
             })
             .collect(),

@@ -80,6 +80,15 @@ impl State {
     }
 }
 
+/// What one COPY or ADD copies where.
+struct CopyJob<'j> {
+    sources: &'j [String],
+    dest: &'j str,
+    opts: &'j CopyOptions<'j>,
+    /// The stage's filesystem so far.
+    image: &'j LayerView,
+}
+
 struct StageDef<'a> {
     name: Option<String>,
     base: String,
@@ -549,48 +558,40 @@ impl<'a> Builder<'a> {
             Some(f) => Some(self.copy_source(f)?),
             None => None,
         };
-        let ctx = match (&from_view, self.context.take()) {
-            (Some(_), c) => c,
-            (None, Some(c)) => Some(c),
-            (None, None) => Some(ContextDir::open(&self.opts.context)?),
+        if from_view.is_none() && self.context.is_none() {
+            self.context = Some(ContextDir::open(&self.opts.context)?);
+        }
+        let job = CopyJob {
+            sources: &words,
+            dest: &dest_abs,
+            opts: &opts,
+            image: &image,
         };
-        let res = self.copy_from(
-            state,
-            &opts,
-            &words,
-            &dest_abs,
-            &image,
-            text,
-            from_view.as_ref(),
-            ctx.as_ref(),
-        );
-        self.context = ctx;
-        res
+        let (key, hit, made) = {
+            let src: &dyn Source = match (&from_view, &self.context) {
+                (Some(v), _) => v,
+                (None, Some(c)) => c,
+                (None, None) => return Err(StepError::Invalid("no build context".into())),
+            };
+            self.copy_layer(state, &job, text, src)?
+        };
+        self.finish_step(state, key, text, hit, made);
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn copy_from(
-        &mut self,
-        state: &mut State,
-        opts: &CopyOptions<'_>,
-        sources: &[String],
-        dest: &str,
-        image: &LayerView,
+    /// The cache key of a COPY or ADD, and its cached entry or the layer it made.
+    fn copy_layer(
+        &self,
+        state: &State,
+        job: &CopyJob<'_>,
         text: &str,
-        view: Option<&LayerView>,
-        ctx: Option<&ContextDir>,
-    ) -> Result<(), StepError> {
-        let src: &dyn Source = match (view, ctx) {
-            (Some(v), _) => v,
-            (None, Some(c)) => c,
-            (None, None) => return Err(StepError::Invalid("no build context".into())),
-        };
-        let plan = context::plan(src, sources, dest, image, opts)?;
+        src: &dyn Source,
+    ) -> Result<(String, Option<Entry>, Option<CachedLayer>), StepError> {
+        let plan = context::plan(src, job.sources, job.dest, job.image, job.opts)?;
         let digest = context::digest(&plan, src)?;
         let key = cache::key(&state.key, &[text, &state.args_key(), &digest]);
         if let Some(hit) = self.cache_get(&key) {
-            self.finish_step(state, key, text, Some(hit), None);
-            return Ok(());
+            return Ok((key, Some(hit), None));
         }
         self.say(&format!("[{}/{}] {text}", self.n, self.total));
         let dir = TempPath::new(self.store.layout.tmp_path(".stage"));
@@ -598,11 +599,9 @@ impl<'a> Builder<'a> {
             step: "create staging directory",
             source,
         })?;
-        context::stage(&plan, src, dir.path(), image)?;
+        context::stage(&plan, src, dir.path(), job.image)?;
         let layer = self.add_dir_layer(dir.path(), false)?;
-        drop(dir);
-        self.finish_step(state, key, text, None, Some(layer));
-        Ok(())
+        Ok((key, None, Some(layer)))
     }
 
     /// The filesystem of `COPY --from=NAME`: an earlier stage, or an image.
