@@ -113,6 +113,10 @@ impl ContextDir {
             let path = self.root.join(&child);
             let meta = fs::symlink_metadata(&path).map_err(ioe("stat", child.clone()))?;
             let excluded = ignore.excluded(&child);
+            if excluded && !ignore.has_exceptions() {
+                // Nothing below an excluded directory can come back: don't walk it.
+                continue;
+            }
             let include = if meta.is_dir() {
                 self.walk(&child, ignore)? || !excluded
             } else {

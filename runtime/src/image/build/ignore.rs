@@ -166,6 +166,12 @@ impl Ignore {
         Ignore { rules }
     }
 
+    /// Whether some rule re-includes paths (`!pattern`), so an excluded directory may still
+    /// hold included entries.
+    pub fn has_exceptions(&self) -> bool {
+        self.rules.iter().any(|(_, exception)| *exception)
+    }
+
     /// Whether the relative path is excluded from the context.
     pub fn excluded(&self, path: &str) -> bool {
         let mut out = false;
@@ -216,5 +222,6 @@ mod tests {
         assert!(!ig.excluded("secret/public"));
         assert!(!ig.excluded("src/main.rs"));
         assert!(!Ignore::parse("").excluded("x"));
+        assert!(ig.has_exceptions() && !Ignore::parse("a\nb/**").has_exceptions());
     }
 }
