@@ -257,3 +257,18 @@ pub struct RegistryLogin {
     pub username: String,
     pub password: String,
 }
+
+/// `POST /images/build`: a Dockerfile build from a context directory on the engine's host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildImage {
+    /// Absolute path of the build context.
+    pub context: String,
+    /// The Dockerfile: absolute, or relative to the context (default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// References for the result (`name:tag`).
+    pub tags: Vec<String>,
+    pub build_args: std::collections::BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+}

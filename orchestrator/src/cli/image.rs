@@ -72,6 +72,30 @@ pub enum ImageCmd {
     },
     /// Forget the credentials for a registry.
     Logout { registry: String },
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
+}
+
+/// Flags of `berth image build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Name (and optionally tag) of the image: NAME[:TAG]; repeatable.
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Build-time variable KEY=VALUE (KEY alone takes it from the environment); repeatable.
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// The stage to build.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The build context directory.
+    pub context: String,
 }
 
 pub(super) const NONE: Option<&()> = None;

@@ -1,17 +1,17 @@
-//! `berth image save|load|pull|push|login|logout`: archives and registries. Archives are read
+//! `berth image save|load|pull|push|login|logout|build`: archives, registries and builds. Archives are read
 //! and written by the engine, on the same host, so paths are sent absolute. Transfers stream
 //! `LAYER: STATUS` lines: on a terminal each layer keeps one line, updated in place; otherwise
 //! a line is printed each time a layer changes state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
 use hyper::Method;
 
-use super::image::{ImageCmd, NONE};
-use crate::api::{self, LoadImages, RegistryLogin, SaveImages};
+use super::image::{BuildArgs, ImageCmd, NONE};
+use crate::api::{self, BuildImage, LoadImages, RegistryLogin, SaveImages};
 use crate::client::enc;
 use crate::client::Client;
 
@@ -83,8 +83,47 @@ pub async fn run(client: &Client, cmd: ImageCmd) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        ImageCmd::Build(args) => {
+            let req = build_request(&args)?;
+            streamed(client, "/images/build", Some(&req)).await
+        }
         _ => unreachable!("berth image: {cmd:?} is not a transfer command"),
     }
+}
+
+/// `KEY=VALUE` build args; `KEY` alone takes the value from the environment (or is left out).
+pub fn parse_build_args(items: &[String]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .filter_map(|a| match a.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(a).ok().map(|v| (a.clone(), v)),
+        })
+        .collect()
+}
+
+/// The request of `berth image build`: context and Dockerfile made absolute (the engine reads
+/// them on this host; `-f` is relative to the working directory, as with Docker).
+fn build_request(args: &BuildArgs) -> anyhow::Result<BuildImage> {
+    let context = std::fs::canonicalize(&args.context)
+        .with_context(|| format!("build: context {} not found", args.context))?;
+    let dockerfile = match &args.file {
+        Some(f) => Some(
+            std::fs::canonicalize(f)
+                .with_context(|| format!("build: Dockerfile {f} not found"))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    Ok(BuildImage {
+        context: context.display().to_string(),
+        dockerfile,
+        tags: args.tag.clone(),
+        build_args: parse_build_args(&args.build_arg),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+    })
 }
 
 /// The absolute path of a file that may not exist yet (its directory must).

@@ -1,6 +1,7 @@
 //! The `berth` command line: global flags, the command tree and dispatch; one file per command.
 
 mod attach;
+mod build;
 mod config;
 mod container;
 mod convert;
@@ -113,6 +114,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Copy files between a service's container and the host.
     Cp(cp::CpArgs),
+    /// Build the images of services with `build:`.
+    Build(build::BuildArgs),
     /// Run the engine of a root in the foreground (the CLI starts it on demand).
     Engine,
     /// Run a one-off command in a new container of a service.
@@ -196,6 +199,7 @@ pub fn main() -> ExitCode {
         Command::Wait(args) => block_on(query::wait(&root, &cli.project, args)),
         Command::Version(args) => meta::version(&args),
         Command::Completion(args) => meta::completion(&args),
+        Command::Build(args) => block_on(build::run(&root, &cli.project, args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -47,7 +47,10 @@ pub struct UpArgs {
     /// Parallel operations at most.
     #[arg(long, default_value_t = 0)]
     parallel: usize,
-    /// Accepted: images are used as they are in the store (`build` has its own issue).
+    /// Build images before starting containers (default: only missing ones).
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Don't build images, even missing ones.
     #[arg(long)]
     no_build: bool,
     /// `never` is what berth does: no registry is contacted by `up`.
@@ -165,6 +168,8 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         wait: args.wait,
         wait_timeout: args.wait_timeout,
         parallel: args.parallel,
+        build: args.build,
+        no_build: args.no_build,
     };
     let client = Client::connect(root).await?;
     // Subscribed before anything starts, so no output and no exit is missed.

@@ -102,7 +102,7 @@ pub async fn prune(engine: &Arc<Engine>) -> Result<Vec<String>, EngineError> {
     .await
 }
 
-/// `POST /images/{save,load,pull,push,login,logout}`.
+/// `POST /images/{save,load,pull,push,login,logout,build}`.
 pub async fn route(
     engine: Arc<Engine>,
     req: Request<Incoming>,
@@ -122,6 +122,12 @@ pub async fn route(
             Ok(streamed(
                 move |tx| async move { load(&engine, body, tx).await },
             ))
+        }
+        "build" => {
+            let body: crate::api::BuildImage = body_json(req).await?;
+            Ok(streamed(move |tx| async move {
+                super::image_build::build(&engine, body, tx).await.map(drop)
+            }))
         }
         "pull" => Ok(streamed(move |tx| async move {
             pull(&engine, reference, tx).await

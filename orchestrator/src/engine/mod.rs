@@ -34,6 +34,7 @@ pub mod copy_routes;
 pub mod events;
 pub mod executor;
 pub mod health;
+pub mod image_build;
 pub mod images;
 pub mod networks;
 pub mod oneoff;
@@ -73,6 +74,8 @@ pub enum EngineError {
     Runtime(#[from] runtime::container::RuntimeError),
     #[error(transparent)]
     Image(#[from] runtime::image::ImageError),
+    #[error(transparent)]
+    Build(#[from] runtime::image::BuildError),
     #[error(transparent)]
     Network(#[from] networks::NetworkError),
     #[error("{0}")]

@@ -36,6 +36,10 @@ pub struct UpFlags {
     pub wait_timeout: Option<u64>,
     /// Parallel operations at most (0: unlimited).
     pub parallel: usize,
+    /// Build every service with `build:` first (`up --build`).
+    pub build: bool,
+    /// Build nothing, not even missing images (`up --no-build`).
+    pub no_build: bool,
 }
 
 /// `POST /projects/{name}/up`.
@@ -144,12 +148,15 @@ pub(super) async fn observe(engine: &Engine, project: &str) -> Observed {
                 name: c.name.clone(),
                 service: c.spec.labels.get(SERVICE).cloned().unwrap_or_default(),
                 number: number(c),
-                config_hash: c
-                    .spec
-                    .labels
-                    .get(translate::CONFIG_HASH)
-                    .cloned()
-                    .unwrap_or_default(),
+                config_hash: super::image_build::observed_hash(
+                    engine,
+                    &c.spec,
+                    c.spec
+                        .labels
+                        .get(translate::CONFIG_HASH)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
                 state: run_state(c),
             })
             .collect(),
@@ -287,6 +294,10 @@ pub async fn up(
                 )))
             }
         }
+    }
+    if !flags.no_build && !flags.dry_run {
+        let services = with_dependencies(&project, &flags)?;
+        super::image_build::build_services(engine, &project, &services, flags.build, &tx).await?;
     }
     let desired = desired(&project)?;
     let opts = planner::UpOptions {

@@ -214,7 +214,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         }
         (
             &Method::POST,
-            ["images", op @ ("save" | "load" | "pull" | "push" | "login" | "logout")],
+            ["images", op @ ("save" | "load" | "pull" | "push" | "login" | "logout" | "build")],
         ) => {
             let op = op.to_string();
             images::route(engine, req, &op, &q).await

@@ -24,11 +24,13 @@
 //! - [`digest`]: hashing readers and compression detection.
 //! - [`media`]: manifest, index, config and layer media types; platform choice.
 //! - `archive`: [`ImageStore::save`] and [`ImageStore::load`] of OCI and Docker archives.
+//! - [`build`]: Dockerfile builds with a layer cache ([`ImageStore::build`]).
 //! - `registry`, `auth`, `pull`, `push`: the OCI distribution API ([`ImageStore::pull`],
 //!   [`ImageStore::push`], [`ImageStore::login`]).
 
 mod archive;
 mod auth;
+pub mod build;
 pub mod config;
 pub mod digest;
 mod layer;
@@ -46,6 +48,7 @@ use std::path::PathBuf;
 
 pub use archive::{ArchiveFormat, Loaded};
 pub use auth::Credentials;
+pub use build::{BuildError, BuildOptions, Built};
 pub use config::{ConfigFile, Healthcheck, ImageConfig};
 pub use pull::{Progress, ProgressFn, TransferState};
 pub use reference::{Reference, ReferenceError};
