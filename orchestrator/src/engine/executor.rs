@@ -164,14 +164,25 @@ async fn step(
                 .line(format!("Container {container}  Started"))
                 .await;
         }
+        Action::Stop { container, timeout } => {
+            let Ok(c) = engine.find(container) else {
+                return Ok(());
+            };
+            ops::stop(engine, &c, *timeout).await?;
+            progress
+                .line(format!("Container {container}  Stopped"))
+                .await;
+        }
         Action::Remove { container } => {
             let Ok(c) = engine.find(container) else {
                 return Ok(());
             };
-            ops::stop(engine, &c, None).await?;
-            progress
-                .line(format!("Container {container}  Stopped"))
-                .await;
+            if c.pidfd().is_some() {
+                ops::stop(engine, &c, None).await?;
+                progress
+                    .line(format!("Container {container}  Stopped"))
+                    .await;
+            }
             ops::remove(engine, &c, true).await?;
             progress
                 .line(format!("Container {container}  Removed"))

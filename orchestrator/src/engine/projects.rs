@@ -357,6 +357,7 @@ pub async fn down(
         &observe(engine, name).await,
         &planner::DownOptions {
             volumes: req.volumes,
+            timeout: req.timeout,
         },
     );
     let project = Arc::new(project);

@@ -80,6 +80,8 @@ pub struct UpOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DownOptions {
     pub volumes: bool,
+    /// Seconds each container gets to stop (`down -t`).
+    pub timeout: Option<u64>,
 }
 
 /// One operation.
@@ -100,6 +102,12 @@ pub enum Action {
     /// Start an existing stopped container.
     Start {
         container: String,
+    },
+    /// Stop a container (`down` stops dependents before their dependencies).
+    Stop {
+        container: String,
+        /// Seconds before SIGKILL (`down -t`); `None`: the container's grace period.
+        timeout: Option<u64>,
     },
     /// Stop and remove a container.
     Remove {
@@ -125,6 +133,7 @@ impl std::fmt::Display for Action {
             Action::CreateVolume { volume } => write!(f, "create volume {volume}"),
             Action::Run { service, number } => write!(f, "run {service} replica {number}"),
             Action::Start { container } => write!(f, "start {container}"),
+            Action::Stop { container, .. } => write!(f, "stop {container}"),
             Action::Remove { container } => write!(f, "stop and remove {container}"),
             Action::Await { service, condition } => {
                 write!(f, "wait for {service} ({})", condition.as_str())
@@ -344,7 +353,7 @@ fn plan_service(
 pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> Plan {
     let mut plan = Plan::default();
     let order: Vec<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
-    let mut removed: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut stopped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     // Services not in the file (orphans) go first.
     let known: BTreeSet<&str> = order.iter().copied().collect();
     let mut all_removals = Vec::new();
@@ -360,12 +369,14 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
             vec![],
         ));
     }
+    // Stops follow the reverse dependency order; each container's removal waits only for its
+    // own stop, so removals overlap with the next level's stops.
     for name in order.iter().rev() {
         let dependents: Vec<usize> = desired
             .services
             .iter()
             .filter(|s| s.depends_on.iter().any(|(d, _, _)| d == name))
-            .flat_map(|s| removed.get(s.name.as_str()).cloned().unwrap_or_default())
+            .flat_map(|s| stopped.get(s.name.as_str()).cloned().unwrap_or_default())
             .collect();
         let mut mine = Vec::new();
         let mut cs: Vec<&ObservedContainer> = observed
@@ -375,16 +386,18 @@ pub fn plan_down(desired: &Desired, observed: &Observed, opts: &DownOptions) -> 
             .collect();
         cs.sort_by_key(|c| std::cmp::Reverse(c.number));
         for c in cs {
-            let s = plan.push(
-                Action::Remove {
-                    container: c.name.clone(),
+            let container = c.name.clone();
+            let stop = plan.push(
+                Action::Stop {
+                    container: container.clone(),
+                    timeout: opts.timeout,
                 },
                 dependents.clone(),
             );
-            mine.push(s);
+            mine.push(stop);
+            all_removals.push(plan.push(Action::Remove { container }, vec![stop]));
         }
-        all_removals.extend(&mine);
-        removed.insert(name, mine);
+        stopped.insert(name, mine);
     }
     // Everything labelled with the project goes, whether or not the file still names it.
     for n in &observed.networks {

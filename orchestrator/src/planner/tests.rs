@@ -236,29 +236,63 @@ fn selected_services_leave_the_others_alone() {
 
 #[test]
 fn down_removes_dependents_before_dependencies_then_networks_and_volumes() {
-    let p = plan_down(&stack(), &converged(), &DownOptions { volumes: true });
+    let p = plan_down(
+        &stack(),
+        &converged(),
+        &DownOptions {
+            volumes: true,
+            timeout: None,
+        },
+    );
     assert_topological(&p);
     let a = actions(&p);
     let pos = |s: &str| a.iter().position(|x| x == s).unwrap();
-    let web = pos("stop and remove p-web-1");
-    let api1 = pos("stop and remove p-api-1");
+    let web = pos("stop p-web-1");
+    let api1 = pos("stop p-api-1");
     assert!(p.steps[api1].after.contains(&web));
-    assert!(p.steps[pos("stop and remove p-db-1")].after.contains(&api1));
+    assert!(p.steps[pos("stop p-db-1")].after.contains(&api1));
+    // A removal waits for its own stop only: it overlaps with the next level's stops.
+    assert_eq!(p.steps[pos("stop and remove p-web-1")].after, vec![web]);
     let net = pos("remove network p_default");
     assert_eq!(p.steps[net].after.len(), 5);
     assert!(a.contains(&"remove volume p_data".to_string()));
-    let p = plan_down(&stack(), &converged(), &DownOptions { volumes: false });
+    let quick = plan_down(
+        &stack(),
+        &converged(),
+        &DownOptions {
+            volumes: false,
+            timeout: Some(3),
+        },
+    );
+    assert!(quick.steps.iter().all(|s| match &s.action {
+        Action::Stop { timeout, .. } => *timeout == Some(3),
+        _ => true,
+    }));
+    let p = plan_down(
+        &stack(),
+        &converged(),
+        &DownOptions {
+            volumes: false,
+            timeout: None,
+        },
+    );
     assert!(!actions(&p).iter().any(|x| x.contains("volume")));
     let empty = plan_down(
         &stack(),
         &Observed::default(),
-        &DownOptions { volumes: true },
+        &DownOptions {
+            volumes: true,
+            timeout: None,
+        },
     );
     assert!(empty.is_empty(), "down twice does nothing");
     let without_file = plan_down(
         &Desired::default(),
         &converged(),
-        &DownOptions { volumes: true },
+        &DownOptions {
+            volumes: true,
+            timeout: None,
+        },
     );
     let a = actions(&without_file);
     assert_eq!(
