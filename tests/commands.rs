@@ -345,7 +345,7 @@ fn pull_and_push_the_services_images() {
     let p = Project::new(
         &r,
         &format!(
-            "services:\n  web:\n    image: {image}\n  other:\n    image: 127.0.0.1:1/berth/none:v1\n"
+            "services:\n  web:\n    image: {image}\n    command: [sleep, \"3600\"]\n  other:\n    image: 127.0.0.1:1/berth/none:v1\n"
         ),
     );
     r.ok(&["image", "tag", "bb:latest", &image]);
@@ -358,6 +358,18 @@ fn pull_and_push_the_services_images() {
         "{out}"
     );
     r.ok(&["image", "inspect", &image]);
+    // up --pull missing: only what the store lacks; the service runs from the pulled image.
+    r.ok(&["image", "rm", &image]);
+    let out = p.ok(&["up", "-d", "--pull", "missing", "web"]);
+    assert!(out.contains(&format!("Image {image}  Pulling")), "{out}");
+    let out = p.ok(&["up", "-d", "--pull", "missing", "web"]);
+    assert!(
+        !out.contains("Pulling"),
+        "present images are not pulled again: {out}"
+    );
+    let res = p.run(&["up", "-d", "--pull", "always", "other"]);
+    assert_ne!(res.code, 0, "an unreachable registry fails up");
+    p.ok(&["down"]);
     // Nothing listens on port 1: the failure is exit 1, unless ignored.
     assert_eq!(p.run(&["pull", "-q"]).code, 1);
     assert_eq!(p.run(&["pull", "-q", "--ignore-pull-failures"]).code, 0);

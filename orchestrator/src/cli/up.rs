@@ -53,8 +53,9 @@ pub struct UpArgs {
     /// Don't build images, even missing ones.
     #[arg(long)]
     no_build: bool,
-    /// `never` is what berth does: no registry is contacted by `up`.
-    #[arg(long)]
+    /// Pull images first: `always`, `missing` (those not in the store) or `never` (default:
+    /// the store is used as it is).
+    #[arg(long, value_parser = ["always", "missing", "never"])]
     pull: Option<String>,
     #[arg(long)]
     no_color: bool,
@@ -121,13 +122,6 @@ pub async fn send(client: &Client, path: &str, body: &impl serde::Serialize) -> 
 
 /// Runs `berth up`.
 pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Result<u8> {
-    if let Some(p) = args
-        .pull
-        .as_deref()
-        .filter(|p| *p != "never" && *p != "missing")
-    {
-        bail!("up --pull {p}: not supported yet: berth's up uses the images in its store (use `berth image pull`)");
-    }
     let loaded = load(project)?;
     let name = loaded.name.clone();
     for svc in args
@@ -170,6 +164,7 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: UpArgs) -> anyhow::Re
         parallel: args.parallel,
         build: args.build,
         no_build: args.no_build,
+        pull: args.pull.clone(),
     };
     let client = Client::connect(root).await?;
     // Subscribed before anything starts, so no output and no exit is missed.

@@ -281,7 +281,7 @@ async fn load(
 }
 
 /// Pulls an image from its registry, a progress line per layer change.
-async fn pull(
+pub(super) async fn pull(
     engine: &Arc<Engine>,
     reference: String,
     tx: mpsc::Sender<Vec<u8>>,

@@ -40,6 +40,9 @@ pub struct UpFlags {
     pub build: bool,
     /// Build nothing, not even missing images (`up --no-build`).
     pub no_build: bool,
+    /// `always`: pull every service image first; `missing`: those not in the store; `never`
+    /// or unset: use the store as it is.
+    pub pull: Option<String>,
 }
 
 /// `POST /projects/{name}/up`.
@@ -220,6 +223,38 @@ pub fn desired(project: &Project) -> Result<Desired, EngineError> {
     })
 }
 
+/// `up --pull`: the images of `services` that name one (built-only services are left to the
+/// build), all of them (`always`) or those the store lacks.
+async fn pull_services(
+    engine: &Arc<Engine>,
+    project: &Project,
+    services: &BTreeSet<String>,
+    always: bool,
+    tx: &mpsc::Sender<Vec<u8>>,
+) -> Result<(), EngineError> {
+    let mut refs = BTreeSet::new();
+    for (name, svc) in &project.services {
+        if (services.is_empty() || services.contains(name)) && svc.build.is_none() {
+            if let Some(image) = &svc.image {
+                refs.insert(image.clone());
+            }
+        }
+    }
+    for image in refs {
+        if !always && engine.images.get(&image).is_ok() {
+            continue;
+        }
+        let _ = tx
+            .send(crate::api::frame(
+                crate::api::STDOUT,
+                format!("Image {image}  Pulling\n").as_bytes(),
+            ))
+            .await;
+        super::images::pull(engine, image, tx.clone()).await?;
+    }
+    Ok(())
+}
+
 fn with_dependencies(project: &Project, flags: &UpFlags) -> Result<BTreeSet<String>, EngineError> {
     let mut out = BTreeSet::new();
     for s in &flags.services {
@@ -293,6 +328,12 @@ pub async fn up(
                     "--scale {svc}={n}: no such service {svc}"
                 )))
             }
+        }
+    }
+    if let Some(policy) = flags.pull.as_deref().filter(|p| *p != "never") {
+        if !flags.dry_run {
+            let services = with_dependencies(&project, &flags)?;
+            pull_services(engine, &project, &services, policy == "always", &tx).await?;
         }
     }
     if !flags.no_build && !flags.dry_run {
