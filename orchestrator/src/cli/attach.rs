@@ -250,6 +250,7 @@ pub async fn run(
         start(&mut tasks, &c.id, &service_of(&c), &number);
     }
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut settled = false;
     let end = loop {
         tokio::select! {
             ev = sub.rx.recv() => {
@@ -271,7 +272,15 @@ pub async fn run(
                 }
             }
             _ = sigint.recv() => break End::Interrupted,
-            _ = tick.tick() => if all_exited(client, project, &opts).await { break End::Done },
+            // Everything exited for good: one more tick lets the events already on their way
+            // (the last `die`) arrive and be printed before `up` returns.
+            _ = tick.tick() => {
+                let exited = all_exited(client, project, &opts).await;
+                if exited && settled {
+                    break End::Done;
+                }
+                settled = exited;
+            }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     };

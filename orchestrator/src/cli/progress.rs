@@ -31,7 +31,7 @@ struct Row {
 /// States after which nothing more is expected for the object.
 fn is_final(kind: &str, state: &str) -> bool {
     match kind {
-        "Container" => !matches!(state, "Created" | "Waiting" | "Starting"),
+        "Container" => !matches!(state, "Creating" | "Created" | "Waiting" | "Starting"),
         _ => true,
     }
 }

@@ -230,6 +230,9 @@ async fn run_replica(
 ) -> Result<(), EngineError> {
     let id = super::oneoff::create_replica(engine, project, service, number, progress).await?;
     let c = engine.find(&id)?;
+    progress
+        .line(format!("Container {}  Starting", c.name))
+        .await;
     ops::start(engine, &c).await?;
     progress
         .line(format!("Container {}  Started", c.name))

@@ -169,6 +169,7 @@ pub async fn create_replica(
     let svc = self::service(project, service)?;
     let req = translate::create_request(&engine.root, project, service, svc, number);
     let name = req.name.clone().unwrap_or_default();
+    progress.line(format!("Container {name}  Creating")).await;
     prepare_mounts(engine, project, service, svc, &name, &req.image).await?;
     let created = ops::create(engine, req).await?;
     progress.line(format!("Container {name}  Created")).await;
