@@ -6,7 +6,7 @@
 //! The engine's event stream drives it: [`subscribe`] opens it before `up` sends the project, so
 //! no start or exit is missed, and [`run`] follows the logs of every container that starts.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -207,20 +207,22 @@ enum End {
 }
 
 /// Whether every container of the shown services (all when none is shown) exited for good.
-async fn all_exited(client: &Client, project: &str, opts: &AttachOptions) -> bool {
-    let Ok(list) = ps(client, project).await else {
-        return false;
-    };
+/// The ids of the containers `up` waits for, when every one of them has exited for good.
+async fn all_exited(client: &Client, project: &str, opts: &AttachOptions) -> Option<Vec<String>> {
+    let list = ps(client, project).await.ok()?;
     let shown: Vec<&ContainerInfo> = list.iter().filter(|c| opts.shows(&service_of(c))).collect();
     let relevant = if shown.is_empty() {
         list.iter().collect()
     } else {
         shown
     };
-    relevant.iter().all(|c| {
-        c.state.status == Status::Exited
-            && crate::engine::restart::wants_restart(&c.state).is_none()
-    })
+    relevant
+        .iter()
+        .all(|c| {
+            c.state.status == Status::Exited
+                && crate::engine::restart::wants_restart(&c.state).is_none()
+        })
+        .then(|| relevant.iter().map(|c| c.id.clone()).collect())
 }
 
 /// Takes over Ctrl-C (SIGINT) from the default of ending the process; done before `up` is
@@ -250,7 +252,9 @@ pub async fn run(
         start(&mut tasks, &c.id, &service_of(&c), &number);
     }
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut settled = false;
+    // Containers whose exit was reported, and ticks for which everything has been exited.
+    let mut died: HashSet<String> = HashSet::new();
+    let mut settled = 0u32;
     let end = loop {
         tokio::select! {
             ev = sub.rx.recv() => {
@@ -260,6 +264,7 @@ pub async fn run(
                 match e.action.as_str() {
                     "start" => start(&mut tasks, &e.id, &service, &number),
                     "die" => {
+                        died.insert(e.id.clone());
                         let code: i32 = e.attributes.get("exitCode").and_then(|c| c.parse().ok()).unwrap_or(0);
                         if opts.shows(&service) || opts.abort_on_exit {
                             println!("{} exited with code {code}", opts.label(&service, &number, false));
@@ -272,15 +277,17 @@ pub async fn run(
                 }
             }
             _ = sigint.recv() => break End::Interrupted,
-            // Everything exited for good: one more tick lets the events already on their way
-            // (the last `die`) arrive and be printed before `up` returns.
-            _ = tick.tick() => {
-                let exited = all_exited(client, project, &opts).await;
-                if exited && settled {
-                    break End::Done;
+            // Everything exited for good: done once every exit has been reported (its `die`
+            // event travels on another connection), or after two seconds without it.
+            _ = tick.tick() => match all_exited(client, project, &opts).await {
+                Some(ids) => {
+                    settled += 1;
+                    if settled > 4 || ids.iter().all(|id| died.contains(id)) {
+                        break End::Done;
+                    }
                 }
-                settled = exited;
-            }
+                None => settled = 0,
+            },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     };
