@@ -67,16 +67,29 @@ pub async fn run(root: &Path, project: &ProjectArgs, args: DownArgs) -> anyhow::
     if code != 0 {
         return Ok(code);
     }
+    // Images never pulled or built (or already gone) are skipped: the store lists references
+    // in Docker's short form, which the compose names are brought to.
+    let stored: Vec<crate::api::ImageSummary> = if images.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .call(Method::GET, "/images/json", None::<&()>)
+            .await?
+    };
+    let present = |image: &str| {
+        runtime::image::Reference::parse(image).is_ok_and(|r| {
+            let short = r.familiar();
+            stored.iter().any(|i| i.references.contains(&short))
+        })
+    };
     let mut code = 0;
-    for image in images {
-        let path = format!("/images?ref={}", crate::client::enc(&image));
+    for image in images.iter().filter(|i| present(i)) {
+        let path = format!("/images?ref={}", crate::client::enc(image));
         match client
             .call::<serde_json::Value>(Method::DELETE, &path, None::<&()>)
             .await
         {
             Ok(_) => println!("Image {image}  Removed"),
-            // Never pulled or built (or already gone): nothing to remove.
-            Err(e) if e.to_string().contains("not found") => {}
             Err(e) => {
                 eprintln!("berth: remove image {image}: {e:#}");
                 code = 1;
